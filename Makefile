@@ -1,0 +1,46 @@
+# semsearch — two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CONFIG ?= config/default.toml
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck unit proto check-proto bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "semsearch needs Python 3.11, got " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/semsearch serve --config $(CONFIG)
+
+proto: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py
+
+lint: $(STAMP) $(NODE_STAMP)
+	node_modules/.bin/buf lint
+	$(BIN)/ruff check server tests scripts bench
+	$(BIN)/ruff format --check server tests scripts bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) $(NODE_STAMP) lint typecheck
+	$(BIN)/python scripts/gen_protos.py --check
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""``python -m semsearch`` is the ``semsearch`` command."""
+
+import sys
+
+from semsearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Generated contract code (see scripts/gen_protos.py)."""

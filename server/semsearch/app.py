@@ -1,0 +1,96 @@
+"""Wiring: config → corpora → embedding provider → index manager → gRPC server; start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from semsearch.config import Config
+from semsearch.corpus import load_corpus
+from semsearch.embeddings import EmbeddingProvider
+from semsearch.lifecycle import IndexManager, IndexSource
+from semsearch.logs import event
+from semsearch.proxy.launcher import ProxyProcess, start_proxy
+from semsearch.service.server import RunningServer, start_server
+
+log = logging.getLogger(__name__)
+
+
+def load_sources(config: Config) -> list[IndexSource]:
+    """Read every declared corpus; the documents are retained for every later rebuild."""
+    sources = []
+    for ix in config.indexes:
+        started = time.perf_counter()
+        documents = load_corpus(ix.kind, ix.path, ix.options)
+        chunks = sum(len(doc.chunks) for doc in documents)
+        event(log, "corpus_loaded", index=ix.name, kind=ix.kind, path=str(ix.path), documents=len(documents),
+              chunks=chunks, seconds=round(time.perf_counter() - started, 3))
+        sources.append(IndexSource(ix.name, ix.kind, tuple(documents)))
+    return sources
+
+
+def make_provider(config: Config, url: str) -> EmbeddingProvider:
+    emb = config.embeddings
+    return EmbeddingProvider(
+        url,
+        emb.model,
+        api_key=os.environ.get(emb.api_key_env) or None,
+        batch_size=emb.batch_size,
+        query_timeout=emb.query_timeout_seconds,
+        batch_timeout=emb.batch_timeout_seconds,
+        max_retries=emb.max_retries,
+        send_input_type=emb.send_input_type,
+    )
+
+
+@dataclass
+class RunningApp:
+    config: Config
+    manager: IndexManager
+    server: RunningServer
+    provider_url: str
+    proxy: ProxyProcess | None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config) -> AsyncIterator[RunningApp]:
+    """Start everything; on exit stop the server (graceful), the builder and a bundled provider."""
+    sources = await asyncio.to_thread(load_sources, config)
+    async with contextlib.AsyncExitStack() as stack:
+        proxy: ProxyProcess | None = None
+        url = config.embeddings.url
+        if not url:
+            proxy = await stack.enter_async_context(start_proxy(model=config.embeddings.model))
+            url = proxy.url
+            event(log, "bundled_provider_started", url=url, model=config.embeddings.model)
+        provider = make_provider(config, url)
+        stack.push_async_callback(provider.aclose)
+        manager = IndexManager(sources, provider)
+        stack.push_async_callback(manager.stop)
+        server = await start_server(manager, config.server.listen)
+        stack.push_async_callback(server.stop, config.server.grace_seconds)
+        manager.start()
+        yield RunningApp(config, manager, server, url, proxy)
+
+
+async def serve(config: Config, on_started: Callable[[RunningApp], None] | None = None) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(config) as app:
+        if on_started is not None:
+            on_started(app)
+        await stop.wait()
+        event(log, "shutdown_requested", grace_seconds=config.server.grace_seconds)

@@ -1,0 +1,201 @@
+"""Server configuration: a TOML file, then ``SEMSEARCH_<SECTION>_<KEY>`` environment overrides, then CLI flags.
+
+Every key is known in advance; an unknown key or a bad value stops start-up with a message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from semsearch.corpus import KINDS
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:50051"
+    grace_seconds: float = 5.0
+    log_format: str = "text"  # text | json
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class EmbeddingsConfig:
+    url: str = ""  # empty: start the bundled local provider (`semsearch proxy`)
+    model: str = "e5-small"
+    api_key_env: str = "SEMSEARCH_EMBEDDINGS_API_KEY"
+    batch_size: int = 64
+    concurrency: int = 4
+    query_timeout_seconds: float = 10.0
+    batch_timeout_seconds: float = 120.0
+    max_retries: int = 4
+    send_input_type: bool = True
+
+
+@dataclass(frozen=True)
+class WatcherConfig:
+    interval_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    name: str
+    kind: str
+    path: Path
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
+    watcher: WatcherConfig = field(default_factory=WatcherConfig)
+    indexes: tuple[IndexConfig, ...] = ()
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerConfig,
+    "embeddings": EmbeddingsConfig,
+    "watcher": WatcherConfig,
+}
+_INDEX_KEYS = {"name", "kind", "path", "options"}
+ENV_PREFIX = "SEMSEARCH_"
+
+
+def _coerce(where: str, value: Any, default: Any) -> Any:
+    """Check ``value`` against the type of the field's default; env strings are parsed."""
+    kind = type(default)
+    if isinstance(value, str) and kind is not str:
+        text = value.strip().lower()
+        try:
+            if kind is bool:
+                if text not in {"1", "0", "true", "false", "yes", "no"}:
+                    raise ValueError(text)
+                return text in {"1", "true", "yes"}
+            return kind(text)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _section(name: str, raw: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    cls = _SECTIONS[name]
+    defaults = cls()
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"[{name}]: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    values = {key: _coerce(f"[{name}].{key}", val, getattr(defaults, key)) for key, val in raw.items()}
+    for key in known:
+        env_name = f"{ENV_PREFIX}{name}_{key}".upper()
+        if env_name in env:
+            values[key] = _coerce(env_name, env[env_name], getattr(defaults, key))
+    return cls(**values)
+
+
+def _index(pos: int, raw: Any, base: Path) -> IndexConfig:
+    where = f"[[index]] #{pos + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    unknown = sorted(set(raw) - _INDEX_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_INDEX_KEYS))})")
+    for key in ("name", "kind", "path"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise ConfigError(f"{where}: {key!r} is required and must be a non-empty string")
+    name = raw["name"]
+    if not all(c.isalnum() or c in "-_." for c in name):
+        raise ConfigError(f"{where}: name {name!r} may only hold letters, digits, '-', '_' and '.'")
+    if raw["kind"] not in KINDS:
+        raise ConfigError(f"{where} ({name}): unknown kind {raw['kind']!r} (known: {', '.join(KINDS)})")
+    options = raw.get("options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where} ({name}): 'options' must be a table")
+    path = Path(os.path.expandvars(raw["path"])).expanduser()
+    return IndexConfig(name=name, kind=raw["kind"], path=path if path.is_absolute() else base / path, options=options)
+
+
+def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Build a validated Config from parsed TOML; relative index paths resolve against ``base``."""
+    env = os.environ if env is None else env
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"index"})
+    if unknown:
+        raise ConfigError(f"unknown section {unknown[0]!r} (known: index, {', '.join(_SECTIONS)})")
+    sections = {}
+    for name in _SECTIONS:
+        section = raw.get(name, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        sections[name] = _section(name, section, env)
+    index_list = raw.get("index", [])
+    if not isinstance(index_list, list):
+        raise ConfigError("'index' must be an array of tables: use [[index]]")
+    indexes = tuple(_index(i, item, base) for i, item in enumerate(index_list))
+    names = [ix.name for ix in indexes]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"[[index]]: duplicate name {duplicates[0]!r}")
+    config = Config(indexes=indexes, **sections)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    if config.server.log_format not in {"text", "json"}:
+        raise ConfigError("[server].log_format: expected 'text' or 'json'")
+    host, _, port = config.server.listen.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"[server].listen: expected host:port, got {config.server.listen!r}")
+    emb = config.embeddings
+    if emb.url and not emb.url.startswith(("http://", "https://")):
+        raise ConfigError(f"[embeddings].url: expected an http(s) URL, got {emb.url!r}")
+    if not emb.model:
+        raise ConfigError("[embeddings].model: must not be empty")
+    for key in ("batch_size", "concurrency", "query_timeout_seconds", "batch_timeout_seconds"):
+        if getattr(emb, key) <= 0:
+            raise ConfigError(f"[embeddings].{key}: must be positive")
+    if emb.max_retries < 0:
+        raise ConfigError("[embeddings].max_retries: must be >= 0")
+    if config.watcher.interval_seconds <= 0:
+        raise ConfigError("[watcher].interval_seconds: must be positive")
+    if not config.indexes:
+        raise ConfigError("no [[index]] declared: nothing to serve")
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML config file."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(raw, path.resolve().parent, env)
+
+
+def with_overrides(config: Config, **overrides: Any) -> Config:
+    """Apply CLI flag overrides given as ``section__key=value`` (None values are ignored)."""
+    changed: dict[str, dict[str, Any]] = {}
+    for flag, value in overrides.items():
+        if value is None:
+            continue
+        section, key = flag.split("__", 1)
+        current = getattr(config, section)
+        changed.setdefault(section, {})[key] = _coerce(f"--{key}", value, getattr(current, key))
+    replaced = {s: dataclasses.replace(getattr(config, s), **kv) for s, kv in changed.items()}
+    result = dataclasses.replace(config, **replaced)
+    _validate(result)
+    return result

@@ -1,0 +1,187 @@
+"""Client for any OpenAI-compatible ``POST /v1/embeddings`` endpoint.
+
+Returns L2-normalised float32 vectors together with the model and dimensions the provider echoed,
+so callers can refuse to score a vector against an index built in another space.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+import numpy as np
+
+from semsearch.embeddings.errors import ProviderError, ProviderResponseError, ProviderUnavailable
+from semsearch.logs import event
+
+log = logging.getLogger(__name__)
+
+Task = Literal["query", "document"]
+_RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    vectors: np.ndarray  # (n, dimensions) float32, rows L2-normalised
+    model: str  # as echoed by the provider
+    dimensions: int
+
+
+def api_base(url: str) -> str:
+    """Accept ``http://host:port`` or ``http://host:port/v1``; return the ``.../v1`` base."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+class EmbeddingProvider:
+    """Batched, retrying embeddings client. One instance per provider; share it."""
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        batch_size: int = 64,
+        query_timeout: float = 10.0,
+        batch_timeout: float = 120.0,
+        max_retries: int = 4,
+        send_input_type: bool = True,
+        backoff_base: float = 0.25,
+        backoff_cap: float = 8.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = api_base(url)
+        self.model = model
+        self.batch_size = batch_size
+        self.query_timeout = query_timeout
+        self.batch_timeout = batch_timeout
+        self.max_retries = max_retries
+        self.send_input_type = send_input_type
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def embed_query(self, text: str) -> Embeddings:
+        """One query vector; short timeout and a single retry, since a client is waiting."""
+        return await self._request([text], "query", self.query_timeout, min(self.max_retries, 1))
+
+    async def embed_documents(
+        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> Embeddings:
+        """Embed many texts in batches; every batch must echo the same model and dimensions."""
+        if not texts:
+            raise ValueError("embed_documents needs at least one text")
+        parts: list[np.ndarray] = []
+        first: Embeddings | None = None
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            result = await self._request(batch, "document", self.batch_timeout, self.max_retries)
+            if first is None:
+                first = result
+            elif (result.model, result.dimensions) != (first.model, first.dimensions):
+                raise ProviderResponseError(
+                    f"provider changed model mid-build: {first.model}/{first.dimensions} "
+                    f"then {result.model}/{result.dimensions}"
+                )
+            parts.append(result.vectors)
+            if on_batch is not None:
+                on_batch(len(batch))
+        assert first is not None
+        return Embeddings(np.concatenate(parts), first.model, first.dimensions)
+
+    async def _request(self, texts: Sequence[str], task: Task, timeout: float, retries: int) -> Embeddings:
+        payload: dict[str, Any] = {"model": self.model, "input": list(texts), "encoding_format": "float"}
+        if self.send_input_type:
+            payload["input_type"] = task
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.post("/embeddings", json=payload, timeout=timeout)
+            except httpx.TimeoutException as exc:
+                failure: ProviderError = ProviderUnavailable(f"provider timed out after {timeout:g}s: {exc!r}")
+            except httpx.TransportError as exc:
+                failure = ProviderUnavailable(f"provider unreachable at {self.url}: {exc!r}")
+            else:
+                if response.status_code == 200:
+                    return parse_response(response, len(texts))
+                failure = _status_failure(response)
+                if response.status_code not in _RETRYABLE_STATUS:
+                    raise failure
+            if attempt >= retries:
+                raise failure
+            delay = self._delay(attempt, failure.retry_after)
+            event(log, "provider_retry", level=logging.WARNING, attempt=attempt + 1, delay=round(delay, 3),
+                  error=str(failure), task=task, inputs=len(texts))
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER_SECONDS)
+        ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)  # jitter so concurrent retries spread out
+
+
+def _status_failure(response: httpx.Response) -> ProviderError:
+    retry_after = _retry_after(response.headers.get("retry-after"))
+    detail = response.text[:300].replace("\n", " ")
+    message = f"provider answered HTTP {response.status_code}: {detail}"
+    if response.status_code in _RETRYABLE_STATUS:
+        return ProviderUnavailable(message, retry_after)
+    return ProviderResponseError(message)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # HTTP-date form: fall back to our own backoff
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def parse_response(response: httpx.Response, expected: int) -> Embeddings:
+    """Validate an embeddings response and return normalised vectors in input order."""
+    try:
+        body = response.json()
+        model = body["model"]
+        items = sorted(body["data"], key=lambda item: item["index"])
+        raw = [_decode(item["embedding"]) for item in items]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProviderResponseError(f"malformed embeddings response: {exc!r}") from None
+    if not isinstance(model, str) or not model:
+        raise ProviderResponseError("embeddings response does not name its model")
+    if len(raw) != expected or [item["index"] for item in items] != list(range(expected)):
+        raise ProviderResponseError(f"asked for {expected} vectors, got {len(raw)}")
+    dims = {len(v) for v in raw}
+    if len(dims) != 1 or 0 in dims:
+        raise ProviderResponseError(f"vectors of inconsistent or zero length: {sorted(dims)}")
+    vectors = np.asarray(raw, dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        raise ProviderResponseError("provider returned NaN or infinite values")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ProviderResponseError("provider returned a zero vector")
+    return Embeddings((vectors / norms).astype(np.float32), model, vectors.shape[1])
+
+
+def _decode(embedding: Any) -> list[float] | np.ndarray:
+    if isinstance(embedding, str):  # encoding_format=base64: little-endian float32
+        return np.frombuffer(base64.b64decode(embedding, validate=True), dtype="<f4")
+    if not isinstance(embedding, list):
+        raise TypeError(f"embedding is {type(embedding).__name__}, not a list")
+    return embedding

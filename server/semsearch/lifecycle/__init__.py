@@ -1,0 +1,19 @@
+"""Index slots, their state machine, the builder loop and the event bus."""
+
+from semsearch.lifecycle.events import EventBus, StateChange, Subscription
+from semsearch.lifecycle.manager import IndexManager, IndexSource
+from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress
+from semsearch.lifecycle.state import IllegalTransition, IndexState
+
+__all__ = [
+    "EventBus",
+    "IllegalTransition",
+    "IndexManager",
+    "IndexSlot",
+    "IndexSource",
+    "IndexState",
+    "IndexStatus",
+    "Progress",
+    "StateChange",
+    "Subscription",
+]

@@ -1,0 +1,85 @@
+"""State-change events and the bus that numbers them and hands them to listeners and subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from semsearch.lifecycle.slot import IndexStatus
+from semsearch.lifecycle.state import IndexState
+from semsearch.logs import event
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBER_QUEUE_LIMIT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    sequence: int
+    index: str
+    previous: IndexState
+    state: IndexState
+    reason: str
+    status: IndexStatus
+    time: float = field(default_factory=time.time)
+
+
+class Subscription:
+    """A bounded queue of events for one subscriber; overflowing marks it lagged instead of blocking."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.queue: asyncio.Queue[StateChange] = asyncio.Queue(SUBSCRIBER_QUEUE_LIMIT)
+        self.lagged = False
+
+    def offer(self, change: StateChange) -> None:
+        try:
+            self.queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self.lagged = True  # the consumer must resubscribe and start from a fresh snapshot
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self)
+
+
+class EventBus:
+    """Synchronous fan-out on the event loop: publishing never awaits, so it cannot stall a transition."""
+
+    def __init__(self) -> None:
+        self._sequence = itertools.count(1)
+        self._listeners: list[Callable[[StateChange], None]] = []
+        self._subscriptions: set[Subscription] = set()
+
+    def add_listener(self, listener: Callable[[StateChange], None]) -> None:
+        self._listeners.append(listener)
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self)
+        self._subscriptions.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscriptions.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    def next_sequence(self) -> int:
+        return next(self._sequence)
+
+    def publish(self, index: str, previous: IndexState, status: IndexStatus, reason: str) -> StateChange:
+        change = StateChange(self.next_sequence(), index, previous, status.state, reason, status)
+        event(log, "index_state_changed", index=index, previous=previous.value, state=status.state.value,
+              reason=reason, generation=status.generation, sequence=change.sequence,
+              last_error=status.last_error or None)
+        for listener in self._listeners:
+            listener(change)
+        for sub in self._subscriptions:
+            sub.offer(change)
+        return change

@@ -1,0 +1,114 @@
+"""Multi-index search: embed the query once, score it only against indexes built in the same space."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+
+from semsearch.embeddings import EmbeddingSpace, ProviderError
+from semsearch.errors import (
+    EmbeddingProviderUnavailable,
+    EmbeddingSpaceChanged,
+    IndexNotReady,
+    Unavailable,
+)
+from semsearch.index import ScoredChunk, VectorIndex
+from semsearch.lifecycle import IndexManager, IndexState
+from semsearch.query import SearchQuery
+
+# Above this many rows a product costs milliseconds: score in a worker thread (numpy releases the GIL).
+OFFLOAD_ROWS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    index: str
+    scored: ScoredChunk
+
+
+@dataclass(frozen=True, slots=True)
+class UnavailableIndex:
+    index: str
+    state: IndexState
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[Hit]
+    query_space: EmbeddingSpace
+    unavailable: list[UnavailableIndex]
+
+
+class Searcher:
+    def __init__(self, manager: IndexManager) -> None:
+        self.manager = manager
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        names = list(query.indexes) or list(self.manager.slots)
+        statuses = [self.manager.status(name) for name in names]  # raises IndexNotFound first
+        unavailable = [
+            UnavailableIndex(s.name, s.state, IndexNotReady.reason, f"index {s.name!r} is {s.state.value}")
+            for s in statuses
+            if s.state is not IndexState.READY or s.index is None
+        ]
+        if len(unavailable) == len(statuses):
+            first = unavailable[0]
+            raise IndexNotReady(first.message, index=first.index, state=first.state.value)
+        try:
+            embedded = await self.manager.provider.embed_query(query.text)
+        except ProviderError as exc:
+            raise EmbeddingProviderUnavailable(
+                f"embedding provider failed: {exc}", retry_after=exc.retry_after or 1.0
+            ) from exc
+        vector = embedded.vectors[0]
+        # Take each index reference only now, after the await: a swap meanwhile is seen here.
+        serving: list[tuple[str, VectorIndex]] = []
+        for name in names:
+            slot = self.manager.slots[name]
+            index = slot.index
+            if slot.state is not IndexState.READY or index is None:
+                if all(u.index != name for u in unavailable):
+                    unavailable.append(
+                        UnavailableIndex(name, slot.state, IndexNotReady.reason, f"index {name!r} is {slot.state.value}")
+                    )
+                continue
+            if not index.space.matches_echo(embedded.model, embedded.dimensions):
+                unavailable.append(
+                    UnavailableIndex(
+                        name, slot.state, EmbeddingSpaceChanged.reason,
+                        f"query embedded in {embedded.model}/{embedded.dimensions}, "
+                        f"index {name!r} built in {index.space.describe()}",
+                    )
+                )
+                continue
+            serving.append((name, index))
+        if any(u.reason == EmbeddingSpaceChanged.reason for u in unavailable):
+            self.manager.wake("query embedded in another space than an index")
+        if not serving:
+            self._raise_unavailable(unavailable)
+        query_space = serving[0][1].space
+        hits: list[Hit] = []
+        for name, index in serving:
+            found = await self._score(index, vector, query)
+            hits.extend(Hit(name, scored) for scored in found)
+        hits.sort(key=lambda h: (-h.scored.score, h.index, h.scored.chunk.id))
+        return SearchResult(hits[: query.top_k], query_space, unavailable)
+
+    def _raise_unavailable(self, unavailable: list[UnavailableIndex]) -> None:
+        changed = [u for u in unavailable if u.reason == EmbeddingSpaceChanged.reason]
+        if changed:
+            raise EmbeddingSpaceChanged(changed[0].message, retry_after=2.0, index=changed[0].index)
+        first = unavailable[0]
+        error: Unavailable = IndexNotReady(first.message, index=first.index, state=first.state.value)
+        raise error
+
+    @staticmethod
+    async def _score(index: VectorIndex, vector: np.ndarray, query: SearchQuery) -> list[ScoredChunk]:
+        args = (vector, query.top_k, query.min_score, query.metadata_filter, not query.all_chunks)
+        if len(index) > OFFLOAD_ROWS:
+            return await asyncio.to_thread(index.search, *args)
+        return index.search(*args)

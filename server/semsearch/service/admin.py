@@ -1,0 +1,83 @@
+"""semsearch.v1.AdminService: index inspection and the state-change stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from semsearch.api.v1 import admin_pb2, admin_pb2_grpc
+from semsearch.errors import IndexNotFound, InvalidArgument
+from semsearch.lifecycle import IndexManager
+from semsearch.query import MAX_INDEX_NAMES
+from semsearch.service import convert
+from semsearch.service.errors import stream_errors, unary_errors
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, manager: IndexManager) -> None:
+        self.manager = manager
+
+    @unary_errors
+    async def ListIndexes(
+        self, request: admin_pb2.ListIndexesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.ListIndexesResponse:
+        return admin_pb2.ListIndexesResponse(indexes=[convert.index(s) for s in self.manager.statuses()])
+
+    @unary_errors
+    async def GetIndex(
+        self, request: admin_pb2.GetIndexRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.GetIndexResponse:
+        if not request.name:
+            raise InvalidArgument("INVALID_INDEX_NAME", "name", "name must not be empty")
+        return admin_pb2.GetIndexResponse(index=convert.index(self.manager.status(request.name)))
+
+    @unary_errors
+    async def GetEmbeddingSpace(
+        self, request: admin_pb2.GetEmbeddingSpaceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.GetEmbeddingSpaceResponse:
+        response = admin_pb2.GetEmbeddingSpaceResponse()
+        if self.manager.provider_space is not None:
+            response.provider_space.CopyFrom(convert.space(self.manager.provider_space))
+        if self.manager.built_space is not None:
+            response.built_space.CopyFrom(convert.space(self.manager.built_space))
+        if self.manager.probed_at is not None:
+            response.probed_at.CopyFrom(convert.timestamp(self.manager.probed_at))
+        return response
+
+    @stream_errors
+    async def WatchIndexes(
+        self, request: admin_pb2.WatchIndexesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[admin_pb2.WatchIndexesResponse]:
+        names = set(request.indexes)
+        if len(names) > MAX_INDEX_NAMES:
+            raise InvalidArgument("INVALID_INDEXES", "indexes", f"at most {MAX_INDEX_NAMES} index names")
+        for name in names:
+            if name not in self.manager.slots:
+                raise IndexNotFound(f"no index named {name!r}", index=name)
+        watched = names or set(self.manager.slots)
+        # Subscribe and snapshot in one synchronous step: no event can fall between the two.
+        subscription = self.manager.bus.subscribe()
+        sequence = 0
+        try:
+            while True:
+                sequence += 1
+                snapshot = [convert.index(s) for s in self.manager.statuses() if s.name in watched]
+                subscription.lagged = False
+                yield admin_pb2.WatchIndexesResponse(
+                    sequence=sequence, snapshot=admin_pb2.IndexSnapshot(indexes=snapshot)
+                )
+                while not subscription.lagged:
+                    change = await subscription.queue.get()
+                    if change.index not in watched:
+                        continue
+                    sequence += 1
+                    message = convert.watch_event(change)
+                    message.sequence = sequence
+                    yield message
+                # Fell behind: drop the stale backlog and resynchronise with a fresh snapshot.
+                while not subscription.queue.empty():
+                    subscription.queue.get_nowait()
+        finally:
+            subscription.close()

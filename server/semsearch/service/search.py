@@ -1,0 +1,33 @@
+"""semsearch.v1.SearchService: translate requests, run the searcher, translate the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from semsearch.api.v1 import search_pb2, search_pb2_grpc
+from semsearch.query import validate_query
+from semsearch.searcher import Searcher
+from semsearch.service import convert
+from semsearch.service.errors import unary_errors
+
+
+class SearchServicer(search_pb2_grpc.SearchServiceServicer):
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher = searcher
+
+    @unary_errors
+    async def Search(
+        self, request: search_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> search_pb2.SearchResponse:
+        query = validate_query(
+            text=request.query,
+            indexes=list(request.indexes),
+            top_k=request.top_k,
+            min_score=request.min_score if request.HasField("min_score") else None,
+            metadata_filter=dict(request.filter),
+            all_chunks=request.all_chunks,
+        )
+        result = await self.searcher.search(query)
+        return convert.search_response(result)

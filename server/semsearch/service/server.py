@@ -1,0 +1,67 @@
+"""The grpc.aio server: Search and Admin, plus the standard health and reflection services."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
+from semsearch.lifecycle import IndexManager
+from semsearch.logs import event
+from semsearch.searcher import Searcher
+from semsearch.service.admin import AdminServicer
+from semsearch.service.health import HealthReporter
+from semsearch.service.search import SearchServicer
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+SERVICE_NAMES = (
+    search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+    reflection.SERVICE_NAME,
+)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    health: HealthReporter
+    port: int
+    address: str
+
+    async def stop(self, grace: float) -> None:
+        """Health goes NOT_SERVING first; in-flight calls get ``grace`` seconds to finish."""
+        await self.health.shutdown()
+        await self.server.stop(grace)
+        event(log, "grpc_server_stopped", address=self.address)
+
+
+async def start_server(manager: IndexManager, listen: str) -> RunningServer:
+    """Bind ``listen`` (port 0 picks a free one), register every service, start serving."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(Searcher(manager)), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(manager), server)
+    health = HealthReporter(manager)
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    reflection.enable_server_reflection(SERVICE_NAMES, server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"could not bind {listen}")
+    await server.start()
+    await health.start()
+    host = listen.rpartition(":")[0]
+    address = f"{host}:{port}"
+    event(log, "grpc_server_started", address=address, services=",".join(SERVICE_NAMES))
+    return RunningServer(server, health, port, address)

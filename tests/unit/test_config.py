@@ -1,0 +1,86 @@
+"""Config: TOML, env overrides, CLI overrides, and errors that name the offending key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from semsearch.config import ConfigError, load_config, parse_config, with_overrides
+
+BASE = Path("/srv/semsearch")
+INDEX = {"name": "eips", "kind": "eip", "path": "corpora/eips"}
+
+
+def test_defaults_and_relative_index_paths() -> None:
+    config = parse_config({"index": [INDEX]}, BASE, env={})
+    assert config.server.listen == "127.0.0.1:50051"
+    assert config.embeddings.model == "e5-small"
+    assert config.embeddings.url == ""
+    assert config.indexes[0].path == BASE / "corpora/eips"
+    assert config.indexes[0].options == {}
+
+
+def test_file_values_and_index_options(tmp_path: Path) -> None:
+    path = tmp_path / "semsearch.toml"
+    path.write_text(
+        '[server]\nlisten = "127.0.0.1:6000"\n'
+        '[embeddings]\nurl = "http://127.0.0.1:8089/v1"\nbatch_size = 16\nquery_timeout_seconds = 2\n'
+        '[[index]]\nname = "eips"\nkind = "eip"\npath = "/data/eips"\noptions = { chunk_chars = 400 }\n'
+    )
+    config = load_config(path, env={})
+    assert config.server.listen == "127.0.0.1:6000"
+    assert config.embeddings.batch_size == 16
+    assert config.embeddings.query_timeout_seconds == 2.0
+    assert config.indexes[0].path == Path("/data/eips")
+    assert config.indexes[0].options == {"chunk_chars": 400}
+
+
+def test_env_overrides_file_and_flags_override_env() -> None:
+    env = {"SEMSEARCH_EMBEDDINGS_MODEL": "hash-v1", "SEMSEARCH_EMBEDDINGS_BATCH_SIZE": "8",
+           "SEMSEARCH_EMBEDDINGS_SEND_INPUT_TYPE": "false"}
+    config = parse_config({"embeddings": {"model": "e5-small"}, "index": [INDEX]}, BASE, env=env)
+    assert (config.embeddings.model, config.embeddings.batch_size) == ("hash-v1", 8)
+    assert config.embeddings.send_input_type is False
+    flagged = with_overrides(config, embeddings__model="hash-v2", server__listen=None)
+    assert flagged.embeddings.model == "hash-v2"
+    assert flagged.server.listen == config.server.listen
+
+
+@pytest.mark.parametrize(
+    ("raw", "env", "message"),
+    [
+        ({"index": [INDEX], "servre": {}}, {}, "unknown section 'servre'"),
+        ({"index": [INDEX], "server": {"port": 1}}, {}, r"\[server\]: unknown key 'port'"),
+        ({"index": [INDEX], "embeddings": {"batch_size": "big"}}, {}, r"\[embeddings\].batch_size: expected int"),
+        ({"index": [INDEX]}, {"SEMSEARCH_EMBEDDINGS_BATCH_SIZE": "many"}, "SEMSEARCH_EMBEDDINGS_BATCH_SIZE"),
+        ({"index": [INDEX], "embeddings": {"batch_size": 0}}, {}, "batch_size: must be positive"),
+        ({"index": [INDEX], "embeddings": {"url": "ftp://x"}}, {}, r"\[embeddings\].url"),
+        ({"index": [INDEX], "server": {"listen": "nowhere"}}, {}, r"\[server\].listen"),
+        ({"index": [{**INDEX, "kind": "pdf"}]}, {}, "unknown kind 'pdf'"),
+        ({"index": [{**INDEX, "colour": "red"}]}, {}, "unknown key 'colour'"),
+        ({"index": [{"name": "x", "kind": "eip"}]}, {}, "'path' is required"),
+        ({"index": [INDEX, INDEX]}, {}, "duplicate name 'eips'"),
+        ({"index": [{**INDEX, "name": "bad name"}]}, {}, "may only hold"),
+        ({}, {}, "no \\[\\[index\\]\\] declared"),
+    ],
+)
+def test_bad_config_names_the_key(raw: dict[str, object], env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, BASE, env=env)
+
+
+def test_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[server\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(broken)
+
+
+def test_shipped_default_config_is_valid() -> None:
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "config" / "default.toml", env={})
+    assert config.embeddings.url == ""  # the bundled provider starts
+    assert all(ix.path.is_dir() for ix in config.indexes)
