@@ -37,15 +37,22 @@ def generate(into: Path) -> dict[str, str]:
     include = Path(grpc_tools.__file__).parent / "_proto"
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_DIR.glob("*.proto"))
     cmd = [
-        sys.executable, "-m", "grpc_tools.protoc",
-        f"-I{PROTO_ROOT}", f"-I{include}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{include}",
         f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
         f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
-        f"--python_out={into}", f"--grpc_python_out={into}",
-        f"--mypy_out={into}", f"--mypy_grpc_out={into}",
+        f"--python_out={into}",
+        f"--grpc_python_out={into}",
+        f"--mypy_out={into}",
+        f"--mypy_grpc_out={into}",
         *protos,
     ]
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"protoc failed:\n{result.stderr}")
     files: dict[str, str] = {}
     for path in sorted((into / "semsearch" / "v1").iterdir()):
         text = path.read_text()

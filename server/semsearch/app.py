@@ -11,6 +11,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import httpx
+
 from semsearch.config import Config
 from semsearch.corpus import load_corpus
 from semsearch.embeddings import EmbeddingProvider
@@ -29,13 +31,23 @@ def load_sources(config: Config) -> list[IndexSource]:
         started = time.perf_counter()
         documents = load_corpus(ix.kind, ix.path, ix.options)
         chunks = sum(len(doc.chunks) for doc in documents)
-        event(log, "corpus_loaded", index=ix.name, kind=ix.kind, path=str(ix.path), documents=len(documents),
-              chunks=chunks, seconds=round(time.perf_counter() - started, 3))
+        event(
+            log,
+            "corpus_loaded",
+            index=ix.name,
+            kind=ix.kind,
+            path=str(ix.path),
+            documents=len(documents),
+            chunks=chunks,
+            seconds=round(time.perf_counter() - started, 3),
+        )
         sources.append(IndexSource(ix.name, ix.kind, tuple(documents)))
     return sources
 
 
-def make_provider(config: Config, url: str) -> EmbeddingProvider:
+def make_provider(
+    config: Config, url: str, transport: httpx.AsyncBaseTransport | None = None
+) -> EmbeddingProvider:
     emb = config.embeddings
     return EmbeddingProvider(
         url,
@@ -46,6 +58,7 @@ def make_provider(config: Config, url: str) -> EmbeddingProvider:
         batch_timeout=emb.batch_timeout_seconds,
         max_retries=emb.max_retries,
         send_input_type=emb.send_input_type,
+        transport=transport,
     )
 
 
@@ -63,8 +76,13 @@ class RunningApp:
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[RunningApp]:
-    """Start everything; on exit stop the server (graceful), the builder and a bundled provider."""
+async def running(
+    config: Config, provider_transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[RunningApp]:
+    """Start everything; on exit stop the server (graceful), the builder and a bundled provider.
+
+    ``provider_transport`` replaces the HTTP transport to the provider (tests inject faults there).
+    """
     sources = await asyncio.to_thread(load_sources, config)
     async with contextlib.AsyncExitStack() as stack:
         proxy: ProxyProcess | None = None
@@ -73,7 +91,7 @@ async def running(config: Config) -> AsyncIterator[RunningApp]:
             proxy = await stack.enter_async_context(start_proxy(model=config.embeddings.model))
             url = proxy.url
             event(log, "bundled_provider_started", url=url, model=config.embeddings.model)
-        provider = make_provider(config, url)
+        provider = make_provider(config, url, provider_transport)
         stack.push_async_callback(provider.aclose)
         manager = IndexManager(sources, provider)
         stack.push_async_callback(manager.stop)

@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="search the running server")
     search.add_argument("query")
-    search.add_argument("--index", action="append", default=[], help="index to search (repeatable; default all)")
+    search.add_argument(
+        "--index", action="append", default=[], help="index to search (repeatable; default all)"
+    )
     search.add_argument("--top-k", type=int, default=0)
     search.add_argument("--min-score", type=float)
     search.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE")
@@ -72,15 +74,16 @@ def _serve(args: argparse.Namespace) -> int:
         target = running.server.address
         url = f"http://{target}"
         print(
-            f"\nsemsearch is serving on {target} (embeddings: {running.provider_url}, model {config.embeddings.model})\n"
+            f"\nsemsearch is serving on {target} "
+            f"(embeddings: {running.provider_url}, model {config.embeddings.model})\n"
             "Indexes build in the background; try:\n"
             f"  semsearch indexes --target {target}\n"
             f"  semsearch search 'how do I find out why an index stays parked' --target {target}\n"
             f"  grpcurl -plaintext {target} list\n"
-            f"  grpcurl -plaintext -d '{{\"query\": \"how do I swap the embedding model safely\"}}' "
+            f'  grpcurl -plaintext -d \'{{"query": "how do I swap the embedding model safely"}}\' '
             f"{target} semsearch.v1.SearchService/Search\n"
             f"  buf curl --protocol grpc --http2-prior-knowledge --list-methods {url}\n"
-            f"  buf curl --protocol grpc --http2-prior-knowledge -d '{{\"query\": \"what does PARKED mean\"}}' "
+            f'  buf curl --protocol grpc --http2-prior-knowledge -d \'{{"query": "what does PARKED mean"}}\' '
             f"{url}/semsearch.v1.SearchService/Search\n",
             flush=True,
         )
@@ -101,15 +104,18 @@ def _proxy(args: argparse.Namespace) -> int:
 def _client_call(args: argparse.Namespace) -> int:
     import grpc
 
-    from semsearch.client_output import print_indexes, print_search
     from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
+    from semsearch.client_output import print_indexes, print_search
 
     with grpc.insecure_channel(args.target) as channel:
         try:
             if args.command == "search":
                 filters = dict(_split_filter(item) for item in args.filter)
                 request = search_pb2.SearchRequest(
-                    query=args.query, indexes=args.index, top_k=args.top_k, filter=filters,
+                    query=args.query,
+                    indexes=args.index,
+                    top_k=args.top_k,
+                    filter=filters,
                     all_chunks=args.all_chunks,
                 )
                 if args.min_score is not None:
@@ -134,13 +140,15 @@ def _split_filter(item: str) -> tuple[str, str]:
 
 
 def _report_rpc_error(exc: Any, target: str) -> int:
-    from grpc_status import rpc_status
-    from google.rpc import error_details_pb2
-
     import grpc
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
 
     code = exc.code()
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and "connect" in str(exc.details()).lower():
+    if (
+        code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        and "connect" in str(exc.details()).lower()
+    ):
         print(f"semsearch: cannot reach a server at {target}: {exc.details()}", file=sys.stderr)
         return EXIT_UNREACHABLE
     reason = ""

@@ -40,8 +40,18 @@ def print_indexes(response: admin_pb2.ListIndexesResponse, as_json: bool = False
         if ix.HasField("progress"):
             state += f" {ix.progress.chunks_done}/{ix.progress.chunks_total}"
         space = f"{ix.space.model}/{ix.space.dimensions}" if ix.HasField("space") else "-"
-        rows.append((ix.name, ix.kind, state, space, str(ix.generation), str(ix.document_count),
-                     str(ix.chunk_count), ix.last_error or "-"))
+        rows.append(
+            (
+                ix.name,
+                ix.kind,
+                state,
+                space,
+                str(ix.generation),
+                str(ix.document_count),
+                str(ix.chunk_count),
+                ix.last_error or "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

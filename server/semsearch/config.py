@@ -1,4 +1,4 @@
-"""Server configuration: a TOML file, then ``SEMSEARCH_<SECTION>_<KEY>`` environment overrides, then CLI flags.
+"""Server configuration: a TOML file, then `SEMSEARCH_<SECTION>_<KEY>` env overrides, then CLI flags.
 
 Every key is known in advance; an unknown key or a bad value stops start-up with a message naming it.
 """
@@ -125,7 +125,9 @@ def _index(pos: int, raw: Any, base: Path) -> IndexConfig:
     if not isinstance(options, dict):
         raise ConfigError(f"{where} ({name}): 'options' must be a table")
     path = Path(os.path.expandvars(raw["path"])).expanduser()
-    return IndexConfig(name=name, kind=raw["kind"], path=path if path.is_absolute() else base / path, options=options)
+    return IndexConfig(
+        name=name, kind=raw["kind"], path=path if path.is_absolute() else base / path, options=options
+    )
 
 
 def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | None = None) -> Config:

@@ -40,21 +40,27 @@ def validate_query(
         raise InvalidArgument("INVALID_QUERY", "query", "query must not be empty")
     if len(text) > MAX_QUERY_CHARS:
         raise InvalidArgument(
-            "INVALID_QUERY", "query", f"query has {len(text)} characters; the maximum is {MAX_QUERY_CHARS}",
+            "INVALID_QUERY",
+            "query",
+            f"query has {len(text)} characters; the maximum is {MAX_QUERY_CHARS}",
             limit=str(MAX_QUERY_CHARS),
         )
     if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
         raise InvalidArgument("INVALID_QUERY", "query", "query contains control characters")
     if top_k < 0 or top_k > MAX_TOP_K:
         raise InvalidArgument(
-            "INVALID_TOP_K", "top_k", f"top_k must be between 0 (default {DEFAULT_TOP_K}) and {MAX_TOP_K}",
+            "INVALID_TOP_K",
+            "top_k",
+            f"top_k must be between 0 (default {DEFAULT_TOP_K}) and {MAX_TOP_K}",
             limit=str(MAX_TOP_K),
         )
     if min_score is not None and (not math.isfinite(min_score) or not -1.0 <= min_score <= 1.0):
         raise InvalidArgument("INVALID_MIN_SCORE", "min_score", "min_score must be a number in [-1, 1]")
     if len(indexes) > MAX_INDEX_NAMES:
         raise InvalidArgument(
-            "INVALID_INDEXES", "indexes", f"at most {MAX_INDEX_NAMES} index names per request",
+            "INVALID_INDEXES",
+            "indexes",
+            f"at most {MAX_INDEX_NAMES} index names per request",
             limit=str(MAX_INDEX_NAMES),
         )
     if any(not name.strip() for name in indexes):
@@ -65,8 +71,9 @@ def validate_query(
     for key, value in filters.items():
         if not key or len(key) > MAX_FILTER_CHARS or len(value) > MAX_FILTER_CHARS:
             raise InvalidArgument(
-                "INVALID_FILTER", "filter", f"filter keys must be non-empty and keys and values at most "
-                f"{MAX_FILTER_CHARS} characters",
+                "INVALID_FILTER",
+                "filter",
+                f"filter keys must be non-empty and keys and values at most {MAX_FILTER_CHARS} characters",
             )
     return SearchQuery(
         text=stripped,

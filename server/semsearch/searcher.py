@@ -73,13 +73,17 @@ class Searcher:
             if slot.state is not IndexState.READY or index is None:
                 if all(u.index != name for u in unavailable):
                     unavailable.append(
-                        UnavailableIndex(name, slot.state, IndexNotReady.reason, f"index {name!r} is {slot.state.value}")
+                        UnavailableIndex(
+                            name, slot.state, IndexNotReady.reason, f"index {name!r} is {slot.state.value}"
+                        )
                     )
                 continue
             if not index.space.matches_echo(embedded.model, embedded.dimensions):
                 unavailable.append(
                     UnavailableIndex(
-                        name, slot.state, EmbeddingSpaceChanged.reason,
+                        name,
+                        slot.state,
+                        EmbeddingSpaceChanged.reason,
                         f"query embedded in {embedded.model}/{embedded.dimensions}, "
                         f"index {name!r} built in {index.space.describe()}",
                     )

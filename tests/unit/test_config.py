@@ -37,8 +37,11 @@ def test_file_values_and_index_options(tmp_path: Path) -> None:
 
 
 def test_env_overrides_file_and_flags_override_env() -> None:
-    env = {"SEMSEARCH_EMBEDDINGS_MODEL": "hash-v1", "SEMSEARCH_EMBEDDINGS_BATCH_SIZE": "8",
-           "SEMSEARCH_EMBEDDINGS_SEND_INPUT_TYPE": "false"}
+    env = {
+        "SEMSEARCH_EMBEDDINGS_MODEL": "hash-v1",
+        "SEMSEARCH_EMBEDDINGS_BATCH_SIZE": "8",
+        "SEMSEARCH_EMBEDDINGS_SEND_INPUT_TYPE": "false",
+    }
     config = parse_config({"embeddings": {"model": "e5-small"}, "index": [INDEX]}, BASE, env=env)
     assert (config.embeddings.model, config.embeddings.batch_size) == ("hash-v1", 8)
     assert config.embeddings.send_input_type is False
@@ -52,7 +55,11 @@ def test_env_overrides_file_and_flags_override_env() -> None:
     [
         ({"index": [INDEX], "servre": {}}, {}, "unknown section 'servre'"),
         ({"index": [INDEX], "server": {"port": 1}}, {}, r"\[server\]: unknown key 'port'"),
-        ({"index": [INDEX], "embeddings": {"batch_size": "big"}}, {}, r"\[embeddings\].batch_size: expected int"),
+        (
+            {"index": [INDEX], "embeddings": {"batch_size": "big"}},
+            {},
+            r"\[embeddings\].batch_size: expected int",
+        ),
         ({"index": [INDEX]}, {"SEMSEARCH_EMBEDDINGS_BATCH_SIZE": "many"}, "SEMSEARCH_EMBEDDINGS_BATCH_SIZE"),
         ({"index": [INDEX], "embeddings": {"batch_size": 0}}, {}, "batch_size: must be positive"),
         ({"index": [INDEX], "embeddings": {"url": "ftp://x"}}, {}, r"\[embeddings\].url"),

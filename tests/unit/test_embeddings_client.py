@@ -107,7 +107,9 @@ async def test_client_errors_are_not_retried(faults: FaultTransport) -> None:
 
 
 def _response(body: object) -> httpx.Response:
-    return httpx.Response(200, json=body, request=httpx.Request("POST", "http://x/v1/embeddings"))
+    # json.dumps writes NaN as a bare token, as a misbehaving provider would.
+    content = json.dumps(body).encode()
+    return httpx.Response(200, content=content, request=httpx.Request("POST", "http://x/v1/embeddings"))
 
 
 @pytest.mark.parametrize(
@@ -115,14 +117,35 @@ def _response(body: object) -> httpx.Response:
     [
         ({"data": []}, "malformed"),
         ({"model": "m", "data": [{"index": 0, "embedding": [1.0, 0.0]}]}, "asked for 2"),
-        ({"model": "m", "data": [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0, 0.0]}]},
-         "inconsistent"),
-        ({"model": "m", "data": [{"index": 0, "embedding": [float("nan"), 1.0]},
-                                 {"index": 1, "embedding": [1.0, 0.0]}]}, "NaN"),
-        ({"model": "m", "data": [{"index": 0, "embedding": [0.0, 0.0]}, {"index": 1, "embedding": [1.0, 0.0]}]},
-         "zero vector"),
-        ({"model": "", "data": [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0]}]}, "model"),
-        ({"model": "m", "data": [{"index": 0, "embedding": "%%%"}, {"index": 1, "embedding": [1.0]}]}, "malformed"),
+        (
+            {"model": "m", "data": [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0, 0.0]}]},
+            "inconsistent",
+        ),
+        (
+            {
+                "model": "m",
+                "data": [
+                    {"index": 0, "embedding": [float("nan"), 1.0]},
+                    {"index": 1, "embedding": [1.0, 0.0]},
+                ],
+            },
+            "NaN",
+        ),
+        (
+            {
+                "model": "m",
+                "data": [{"index": 0, "embedding": [0.0, 0.0]}, {"index": 1, "embedding": [1.0, 0.0]}],
+            },
+            "zero vector",
+        ),
+        (
+            {"model": "", "data": [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0]}]},
+            "model",
+        ),
+        (
+            {"model": "m", "data": [{"index": 0, "embedding": "%%%"}, {"index": 1, "embedding": [1.0]}]},
+            "malformed",
+        ),
     ],
 )
 def test_bad_responses_are_refused(body: object, message: str) -> None:
@@ -135,7 +158,10 @@ def test_base64_vectors_and_out_of_order_indexes_are_accepted() -> None:
 
     raw = base64.b64encode(np.asarray([3.0, 4.0], dtype="<f4").tobytes()).decode()
     result = parse_response(
-        _response({"model": "m", "data": [{"index": 1, "embedding": [0.0, 2.0]}, {"index": 0, "embedding": raw}]}), 2
+        _response(
+            {"model": "m", "data": [{"index": 1, "embedding": [0.0, 2.0]}, {"index": 0, "embedding": raw}]}
+        ),
+        2,
     )
     np.testing.assert_allclose(result.vectors, [[0.6, 0.8], [0.0, 1.0]], atol=1e-6)
 
@@ -143,7 +169,11 @@ def test_base64_vectors_and_out_of_order_indexes_are_accepted() -> None:
 async def test_probe_tells_spaces_apart_even_under_the_same_name() -> None:
     one = client(provider_app("hash-v1"))
     two = client(provider_app("hash-v2"))
-    space_one, space_one_again, space_two = await probe_space(one), await probe_space(one), await probe_space(two)
+    space_one, space_one_again, space_two = (
+        await probe_space(one),
+        await probe_space(one),
+        await probe_space(two),
+    )
     await one.aclose()
     await two.aclose()
     assert space_one.same_as(space_one_again)

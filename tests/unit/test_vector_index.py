@@ -13,7 +13,9 @@ SPACE = EmbeddingSpace("test", 4)
 
 
 def chunk(doc: str, n: int, **metadata: str) -> Chunk:
-    return Chunk(f"{doc}#{n}", doc, doc.title(), "", f"text {doc} {n}", f"text {doc} {n}", f"{doc}.md", metadata)
+    return Chunk(
+        f"{doc}#{n}", doc, doc.title(), "", f"text {doc} {n}", f"text {doc} {n}", f"{doc}.md", metadata
+    )
 
 
 def unit(*values: float) -> np.ndarray:
@@ -65,8 +67,13 @@ def test_min_score_drops_weaker_hits(index: VectorIndex) -> None:
 
 def test_filter_matches_whole_values_and_list_items(index: VectorIndex) -> None:
     query = unit(1, 0, 0, 0)
-    assert {h.chunk.document_id for h in index.search(query, 10, metadata_filter={"team": "db"})} == {"alpha", "gamma"}
-    assert {h.chunk.document_id for h in index.search(query, 10, metadata_filter={"tags": "disk"})} == {"alpha"}
+    assert {h.chunk.document_id for h in index.search(query, 10, metadata_filter={"team": "db"})} == {
+        "alpha",
+        "gamma",
+    }
+    assert {h.chunk.document_id for h in index.search(query, 10, metadata_filter={"tags": "disk"})} == {
+        "alpha"
+    }
     both = index.search(query, 10, metadata_filter={"tags": "ops", "team": "net"})
     assert [h.chunk.document_id for h in both] == ["beta"]
     assert index.search(query, 10, metadata_filter={"team": "nobody"}) == []

@@ -111,7 +111,9 @@ class EmbeddingProvider:
             try:
                 response = await self._http.post("/embeddings", json=payload, timeout=timeout)
             except httpx.TimeoutException as exc:
-                failure: ProviderError = ProviderUnavailable(f"provider timed out after {timeout:g}s: {exc!r}")
+                failure: ProviderError = ProviderUnavailable(
+                    f"provider timed out after {timeout:g}s: {exc!r}"
+                )
             except httpx.TransportError as exc:
                 failure = ProviderUnavailable(f"provider unreachable at {self.url}: {exc!r}")
             else:
@@ -123,8 +125,16 @@ class EmbeddingProvider:
             if attempt >= retries:
                 raise failure
             delay = self._delay(attempt, failure.retry_after)
-            event(log, "provider_retry", level=logging.WARNING, attempt=attempt + 1, delay=round(delay, 3),
-                  error=str(failure), task=task, inputs=len(texts))
+            event(
+                log,
+                "provider_retry",
+                level=logging.WARNING,
+                attempt=attempt + 1,
+                delay=round(delay, 3),
+                error=str(failure),
+                task=task,
+                inputs=len(texts),
+            )
             await asyncio.sleep(delay)
             attempt += 1
 

@@ -29,7 +29,9 @@ def _metadata_values(value: str) -> set[str]:
 class VectorIndex:
     def __init__(self, chunks: Sequence[Chunk], matrix: np.ndarray, space: EmbeddingSpace) -> None:
         if matrix.ndim != 2 or matrix.shape != (len(chunks), space.dimensions):
-            raise ValueError(f"matrix shape {matrix.shape} does not fit {len(chunks)} chunks × {space.dimensions}")
+            raise ValueError(
+                f"matrix shape {matrix.shape} does not fit {len(chunks)} chunks × {space.dimensions}"
+            )
         self.chunks = tuple(chunks)
         self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         self.matrix.setflags(write=False)
@@ -91,7 +93,7 @@ class VectorIndex:
             part = np.argpartition(-scores, take - 1)[:take] if take < n else np.arange(n)
             ranked = part[np.lexsort((part, -scores[part]))]  # score desc, then row for stable ties
             if collapse_rows is None:
-                return ranked[:top_k].tolist()
+                return [int(i) for i in ranked[:top_k]]
             seen: set[str] = set()
             picked: list[int] = []
             for pos in ranked.tolist():

@@ -75,9 +75,17 @@ class EventBus:
 
     def publish(self, index: str, previous: IndexState, status: IndexStatus, reason: str) -> StateChange:
         change = StateChange(self.next_sequence(), index, previous, status.state, reason, status)
-        event(log, "index_state_changed", index=index, previous=previous.value, state=status.state.value,
-              reason=reason, generation=status.generation, sequence=change.sequence,
-              last_error=status.last_error or None)
+        event(
+            log,
+            "index_state_changed",
+            index=index,
+            previous=previous.value,
+            state=status.state.value,
+            reason=reason,
+            generation=status.generation,
+            sequence=change.sequence,
+            last_error=status.last_error or None,
+        )
         for listener in self._listeners:
             listener(change)
         for sub in self._subscriptions:

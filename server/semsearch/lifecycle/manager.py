@@ -51,6 +51,7 @@ class IndexManager:
         self.probed_at: float | None = None
         self.retry_base = retry_base
         self.retry_cap = retry_cap
+        self._forced: dict[str, str] = {}  # index -> reason of a requested rebuild
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -85,6 +86,15 @@ class IndexManager:
         event(log, "builder_woken", reason=reason)
         self._wake.set()
 
+    def request_rebuild(self, names: Sequence[str], reason: str) -> list[IndexStatus]:
+        """Schedule a rebuild of ``names`` (all when empty); a READY index keeps serving meanwhile."""
+        targets = list(names) or list(self.slots)
+        statuses = [self.status(name) for name in targets]  # unknown name: nothing is scheduled
+        for name in targets:
+            self._forced[name] = reason
+        self.wake(f"reindex requested: {reason}")
+        return statuses
+
     async def _run(self) -> None:
         failures = 0
         while True:
@@ -107,7 +117,10 @@ class IndexManager:
         ok = True
         for slot in self.slots.values():
             if slot.state is not IndexState.READY:
+                self._forced.pop(slot.name, None)
                 ok = await self._rebuild(slot, space) and ok
+            elif slot.name in self._forced:
+                ok = await self._refresh(slot, space, self._forced.pop(slot.name)) and ok
         if ok:
             self.built_space = space
         return ok
@@ -133,8 +146,30 @@ class IndexManager:
         slot.generation += 1
         previous = slot.move(IndexState.READY)
         self.bus.publish(slot.name, previous, slot.status(), "rebuilt")
-        event(log, "index_built", index=slot.name, chunks=len(chunks), space=space.describe(),
-              seconds=round(time.perf_counter() - started, 3), generation=slot.generation)
+        event(
+            log,
+            "index_built",
+            index=slot.name,
+            chunks=len(chunks),
+            space=space.describe(),
+            seconds=round(time.perf_counter() - started, 3),
+            generation=slot.generation,
+        )
+        return True
+
+    async def _refresh(self, slot: IndexSlot, space: EmbeddingSpace, reason: str) -> bool:
+        """Rebuild a READY index in the background and swap it in; the old one serves until then."""
+        try:
+            index = await build_index(slot.chunks, self.provider, space)
+        except ProviderError as exc:
+            slot.last_error = str(exc)
+            event(log, "reindex_failed", level=logging.WARNING, index=slot.name, error=str(exc))
+            self._forced.setdefault(slot.name, reason)  # still wanted: retried after backoff
+            return False
+        slot.index, slot.space, slot.last_error = index, space, ""  # one assignment: the swap
+        slot.generation += 1
+        previous = slot.move(IndexState.READY)
+        self.bus.publish(slot.name, previous, slot.status(), f"reindexed: {reason}")
         return True
 
     def _backoff(self, failures: int) -> float:

@@ -46,6 +46,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             response.probed_at.CopyFrom(convert.timestamp(self.manager.probed_at))
         return response
 
+    @unary_errors
+    async def Reindex(
+        self, request: admin_pb2.ReindexRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.ReindexResponse:
+        if len(request.indexes) > MAX_INDEX_NAMES:
+            raise InvalidArgument("INVALID_INDEXES", "indexes", f"at most {MAX_INDEX_NAMES} index names")
+        reason = request.reason.strip()[:200] or "requested by an operator"
+        statuses = self.manager.request_rebuild(list(dict.fromkeys(request.indexes)), reason)
+        return admin_pb2.ReindexResponse(indexes=[convert.index(s) for s in statuses])
+
     @stream_errors
     async def WatchIndexes(
         self, request: admin_pb2.WatchIndexesRequest, context: grpc.aio.ServicerContext[Any, Any]

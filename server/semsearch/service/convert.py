@@ -29,7 +29,9 @@ def timestamp(unix: float) -> timestamp_pb2.Timestamp:
 
 
 def space(value: EmbeddingSpace) -> types_pb2.EmbeddingSpace:
-    return types_pb2.EmbeddingSpace(model=value.model, dimensions=value.dimensions, fingerprint=value.fingerprint)
+    return types_pb2.EmbeddingSpace(
+        model=value.model, dimensions=value.dimensions, fingerprint=value.fingerprint
+    )
 
 
 def index(status: IndexStatus) -> types_pb2.Index:
@@ -83,7 +85,9 @@ def search_response(result: SearchResult) -> search_pb2.SearchResponse:
         ],
         query_space=space(result.query_space),
         unavailable_indexes=[
-            search_pb2.UnavailableIndex(index=u.index, state=state(u.state), reason=u.reason, message=u.message)
+            search_pb2.UnavailableIndex(
+                index=u.index, state=state(u.state), reason=u.reason, message=u.message
+            )
             for u in result.unavailable
         ],
     )

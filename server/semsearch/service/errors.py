@@ -9,7 +9,7 @@ import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -39,7 +39,9 @@ def _pack(message: Any) -> any_pb2.Any:
 
 def to_status(error: SemsearchError) -> grpc.Status:
     code = next((c for cls, c in _CODES if isinstance(error, cls)), grpc.StatusCode.INTERNAL)
-    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))]
+    details = [
+        _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))
+    ]
     if isinstance(error, Unavailable):
         seconds = max(error.retry_after, 0.0)
         delay = duration_pb2.Duration(seconds=int(seconds), nanos=int(math.modf(seconds)[0] * 1e9))
@@ -47,16 +49,16 @@ def to_status(error: SemsearchError) -> grpc.Status:
     if isinstance(error, InvalidArgument):
         violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
-    return rpc_status.to_status(
-        status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message, details=details)
-    )
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message, details=details)
+    return cast(grpc.Status, rpc_status.to_status(status))
 
 
 def internal_status() -> grpc.Status:
     info = error_details_pb2.ErrorInfo(reason=INTERNAL_REASON, domain=ERROR_DOMAIN)
-    return rpc_status.to_status(
-        status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; see server logs", details=[_pack(info)])
+    status = status_pb2.Status(
+        code=code_pb2.INTERNAL, message="internal error; see server logs", details=[_pack(info)]
     )
+    return cast(grpc.Status, rpc_status.to_status(status))
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: SemsearchError) -> NoReturn:
@@ -86,7 +88,9 @@ def unary_errors(
     """Map raised domain errors to statuses; anything unexpected becomes INTERNAL + ErrorInfo, logged."""
 
     @functools.wraps(method)
-    async def wrapper(self: _Servicer, request: _Request, context: grpc.aio.ServicerContext[Any, Any]) -> _Response:
+    async def wrapper(
+        self: _Servicer, request: _Request, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> _Response:
         try:
             return await method(self, request, context)
         except Exception as exc:

@@ -18,7 +18,11 @@ def index_service_name(index: str) -> str:
 
 
 def _status(state: IndexState) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
-    return health_pb2.HealthCheckResponse.SERVING if state is IndexState.READY else health_pb2.HealthCheckResponse.NOT_SERVING
+    return (
+        health_pb2.HealthCheckResponse.SERVING
+        if state is IndexState.READY
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
 
 
 class HealthReporter:
@@ -41,7 +45,9 @@ class HealthReporter:
         while True:
             change = await self._subscription.queue.get()
             # Under a backlog the newest state is what matters: read it from the slot itself.
-            await self.servicer.set(index_service_name(change.index), _status(self.manager.slots[change.index].state))
+            await self.servicer.set(
+                index_service_name(change.index), _status(self.manager.slots[change.index].state)
+            )
 
     async def shutdown(self) -> None:
         """Everything NOT_SERVING, so load balancers drain before the server stops."""

@@ -265,8 +265,9 @@ class WatchIndexesResponse(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
-    """Increases by one with every message on the server; a subscriber that sees a gap missed events
-    and should rely on the next snapshot.
+    """Position of this message in its stream: 1 for the first snapshot, then one more per message,
+    without gaps. A subscriber that falls too far behind is sent a fresh snapshot in place of the
+    events it could not take (the coalesced events are then reflected in that snapshot).
     """
     @_builtins.property
     def snapshot(self) -> Global___IndexSnapshot:

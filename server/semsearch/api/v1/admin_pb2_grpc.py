@@ -90,6 +90,7 @@ class AdminServiceServicer:
 
     def WatchIndexes(self, request, context):
         """WatchIndexes streams a snapshot of every watched index first, then one event per state change.
+        NOT_FOUND with reason INDEX_NOT_FOUND when a named index does not exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,7 +41,9 @@ class AdminServiceStub:
     GetEmbeddingSpace: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetEmbeddingSpaceRequest, _admin_pb2.GetEmbeddingSpaceResponse]
     """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in."""
     WatchIndexes: _grpc.UnaryStreamMultiCallable[_admin_pb2.WatchIndexesRequest, _admin_pb2.WatchIndexesResponse]
-    """WatchIndexes streams a snapshot of every watched index first, then one event per state change."""
+    """WatchIndexes streams a snapshot of every watched index first, then one event per state change.
+    NOT_FOUND with reason INDEX_NOT_FOUND when a named index does not exist.
+    """
     Reindex: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReindexRequest, _admin_pb2.ReindexResponse]
     """Reindex forces a rebuild of the named indexes (all when empty) from their retained sources."""
 
@@ -57,7 +59,9 @@ class AdminServiceAsyncStub(AdminServiceStub):
     GetEmbeddingSpace: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetEmbeddingSpaceRequest, _admin_pb2.GetEmbeddingSpaceResponse]  # type: ignore[assignment]
     """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in."""
     WatchIndexes: _aio.UnaryStreamMultiCallable[_admin_pb2.WatchIndexesRequest, _admin_pb2.WatchIndexesResponse]  # type: ignore[assignment]
-    """WatchIndexes streams a snapshot of every watched index first, then one event per state change."""
+    """WatchIndexes streams a snapshot of every watched index first, then one event per state change.
+    NOT_FOUND with reason INDEX_NOT_FOUND when a named index does not exist.
+    """
     Reindex: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReindexRequest, _admin_pb2.ReindexResponse]  # type: ignore[assignment]
     """Reindex forces a rebuild of the named indexes (all when empty) from their retained sources."""
 
@@ -94,7 +98,9 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.WatchIndexesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_admin_pb2.WatchIndexesResponse], _abc.AsyncIterator[_admin_pb2.WatchIndexesResponse]]:
-        """WatchIndexes streams a snapshot of every watched index first, then one event per state change."""
+        """WatchIndexes streams a snapshot of every watched index first, then one event per state change.
+        NOT_FOUND with reason INDEX_NOT_FOUND when a named index does not exist.
+        """
 
     @_abc_1.abstractmethod
     def Reindex(

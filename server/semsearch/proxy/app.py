@@ -1,0 +1,238 @@
+"""The proxy's HTTP face: an OpenAI-compatible ``/v1/embeddings`` and a loopback-only model switch.
+
+The provider chooses the model: a request's ``model`` field is accepted but ignored, and the response
+names the model that really answered, which is what lets the main service notice a switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from semsearch.logs import event
+from semsearch.proxy.models import EmbeddingModel, InputType, UnknownModelError, load_model
+
+log = logging.getLogger(__name__)
+
+# OpenAI's own limits, so a client tuned against the proxy also works against the real thing.
+MAX_INPUTS = 2048
+MAX_INPUT_CHARS = 32_768
+_INPUT_TYPES: dict[str, InputType] = {"query": "query", "document": "document", "passage": "document"}
+_WORD = re.compile(r"\w+")
+
+
+class BadRequest(Exception):
+    """A request the proxy refuses with HTTP 400 and OpenAI's error shape."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    kind: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    texts: list[str]
+    encoding: Literal["float", "base64"]
+    input_type: InputType
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def parse_embedding_request(raw: bytes) -> EmbeddingRequest:
+    """Validate a ``/v1/embeddings`` body; ``model`` and ``dimensions`` are accepted and ignored."""
+    body = parse_json(raw)
+    texts = body.get("input")
+    if isinstance(texts, str):
+        texts = [texts]
+    if texts is None:
+        raise BadRequest("'input' is required", param="input", code="missing_input")
+    if not isinstance(texts, list) or not texts:
+        raise BadRequest("'input' must be a string or a non-empty list of strings", param="input")
+    if len(texts) > MAX_INPUTS:
+        raise BadRequest(f"'input' has {len(texts)} items; at most {MAX_INPUTS} are allowed", param="input")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise BadRequest(f"'input[{i}]' is {type(text).__name__}, not a string", param=f"input[{i}]")
+        if len(text) > MAX_INPUT_CHARS:
+            raise BadRequest(
+                f"'input[{i}]' has {len(text)} characters; at most {MAX_INPUT_CHARS} are allowed",
+                param=f"input[{i}]",
+            )
+    if "model" in body and not isinstance(body["model"], str | None):
+        raise BadRequest("'model' must be a string", param="model")
+    encoding: Literal["float", "base64"]
+    if body.get("encoding_format") in (None, "float"):
+        encoding = "float"
+    elif body["encoding_format"] == "base64":
+        encoding = "base64"
+    else:
+        raise BadRequest("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
+    input_type = body.get("input_type")
+    if input_type is None:
+        input_type = "document"
+    if not isinstance(input_type, str) or input_type not in _INPUT_TYPES:
+        raise BadRequest(f"'input_type' must be one of {list(_INPUT_TYPES)}", param="input_type")
+    return EmbeddingRequest(texts, encoding, _INPUT_TYPES[input_type])
+
+
+def render_embeddings(model: EmbeddingModel, request: EmbeddingRequest) -> bytes:
+    """Embed and serialise in one go; both are CPU-bound, so both belong off the event loop."""
+    vectors = model.embed(request.texts, request.input_type).astype("<f4", copy=False)
+    data: list[Any]
+    if request.encoding == "base64":
+        data = [base64.b64encode(row.tobytes()).decode("ascii") for row in vectors]
+    else:
+        # float32 -> Python float is exact, and JSON keeps 17 digits, so float and base64 round-trip alike.
+        data = vectors.tolist()
+    tokens = sum(len(_WORD.findall(text)) for text in request.texts)  # a word count stands in for tokens
+    body = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(data)],
+        "model": model.name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack socket
+    return address.is_loopback
+
+
+class _Proxy:
+    """The served model and the endpoints that read it; a switch is one attribute assignment."""
+
+    def __init__(self, model: EmbeddingModel) -> None:
+        self.model = model
+        self.since = int(time.time())
+        self._switching = asyncio.Lock()  # switches apply one at a time, in arrival order
+
+    def _describe(self, model: EmbeddingModel) -> dict[str, Any]:
+        return {"model": model.name, "dimensions": model.dimensions}
+
+    async def embeddings(self, request: Request) -> Response:
+        model = self.model  # read once: the whole request is answered by this model, even mid-switch
+        raw = await request.body()
+        try:
+            parsed = await run_in_threadpool(parse_embedding_request, raw)
+        except BadRequest as exc:
+            return error_response(400, exc.message, param=exc.param, code=exc.code)
+        started = time.perf_counter()
+        body = await run_in_threadpool(render_embeddings, model, parsed)
+        event(
+            log,
+            "proxy_embedded",
+            level=logging.DEBUG,
+            model=model.name,
+            inputs=len(parsed.texts),
+            input_type=parsed.input_type,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return Response(body, media_type="application/json")
+
+    async def models(self, request: Request) -> Response:
+        model = self.model
+        entry = {"id": model.name, "object": "model", "created": self.since, "owned_by": "semsearch"}
+        return JSONResponse({"object": "list", "data": [entry]})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", **self._describe(self.model)})
+
+    async def admin_model(self, request: Request) -> Response:
+        host = request.client.host if request.client else None
+        if not is_loopback(host):
+            event(log, "proxy_admin_refused", level=logging.WARNING, client=host, method=request.method)
+            return error_response(403, "the admin API only answers loopback clients", kind="permission_error")
+        if request.method == "GET":
+            return JSONResponse(self._describe(self.model))
+        try:
+            body = parse_json(await request.body())
+            name = body.get("model")
+            if not isinstance(name, str) or not name:
+                raise BadRequest("'model' must be a non-empty string", param="model")
+            async with self._switching:
+                previous = self.model
+                started = time.perf_counter()
+                try:
+                    # Load fully before the swap, so no request ever sees a half-ready model.
+                    loaded = await run_in_threadpool(load_model, name)
+                except UnknownModelError as exc:
+                    raise BadRequest(str(exc), param="model", code="model_not_found") from None
+                self.model = loaded
+                self.since = int(time.time())
+        except BadRequest as exc:
+            return error_response(400, exc.message, param=exc.param, code=exc.code)
+        event(
+            log,
+            "proxy_model_switched",
+            previous=previous.name,
+            model=loaded.name,
+            dimensions=loaded.dimensions,
+            load_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return JSONResponse({**self._describe(loaded), "previous": previous.name})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # 404s and 405s in the same error shape as everything else, for clients that parse it.
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
+def create_app(initial_model: str) -> Starlette:
+    """The proxy app, serving ``initial_model`` (loaded now; raises ``UnknownModelError``)."""
+    proxy = _Proxy(load_model(initial_model))
+    routes = [
+        Route("/v1/embeddings", proxy.embeddings, methods=["POST"]),
+        Route("/v1/models", proxy.models, methods=["GET"]),
+        Route("/health", proxy.health, methods=["GET"]),
+        Route("/admin/model", proxy.admin_model, methods=["GET", "POST"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app.state.proxy = proxy
+    return app

@@ -1,0 +1,155 @@
+"""Start ``semsearch proxy`` as a child process and stop it again, whatever happens in between.
+
+Used by the main server (to bundle a provider) and by tests (to run against a real HTTP provider).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from semsearch.logs import event
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 10.0
+SWITCH_TIMEOUT_SECONDS = 120.0  # loading a real model can take a while
+
+
+class ProxyError(RuntimeError):
+    """The proxy did not start, or refused an admin request."""
+
+
+class ProxyProcess:
+    """A running proxy child: ``url`` is its OpenAI base URL (``http://host:port/v1``)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str, model: str) -> None:
+        self.process = process
+        self.url = url
+        self.model = model  # the model it serves, as far as this handle has switched it
+        self.admin_url = url.removesuffix("/v1") + "/admin/model"
+        # The child writes nothing after its ready line, but keep reading until EOF anyway: an unread
+        # pipe that fills up would block the child on its next write.
+        self._drain = asyncio.create_task(self._discard_output())
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def switch_model(self, name: str) -> dict[str, Any]:
+        """Make the proxy serve ``name`` (loaded before the swap); returns the proxy's answer."""
+        async with httpx.AsyncClient(timeout=SWITCH_TIMEOUT_SECONDS) as client:
+            response = await client.post(self.admin_url, json={"model": name})
+        if response.status_code != 200:
+            raise ProxyError(
+                f"proxy refused to switch to {name!r}: HTTP {response.status_code} {response.text}"
+            )
+        answer: dict[str, Any] = response.json()
+        self.model = answer["model"]
+        return answer
+
+    async def stop(self) -> int:
+        """SIGTERM, then SIGKILL after a grace period; returns the exit code. Safe to call twice."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                event(log, "proxy_kill", level=logging.WARNING, pid=self.pid, grace_s=STOP_GRACE_SECONDS)
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+        self._drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._drain
+        code = self.process.returncode
+        assert code is not None
+        event(log, "proxy_stopped", pid=self.pid, returncode=code)
+        return code
+
+    async def _discard_output(self) -> None:
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            event(log, "proxy_stdout", level=logging.DEBUG, line=line.decode(errors="replace").rstrip())
+
+
+async def _read_ready(process: asyncio.subprocess.Process) -> dict[str, Any]:
+    """The child's ``proxy_ready`` line; raises ``EOFError`` if stdout closes first."""
+    assert process.stdout is not None
+    while line := await process.stdout.readline():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue  # not ours; the ready line is the only JSON the proxy prints
+        if isinstance(message, dict) and message.get("event") == "proxy_ready":
+            return message
+    raise EOFError
+
+
+async def _kill(process: asyncio.subprocess.Process) -> int:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    return await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def start_proxy(
+    model: str = "hash-v1",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    startup_timeout: float = 60,
+) -> AsyncIterator[ProxyProcess]:
+    """Run ``semsearch proxy`` serving ``model`` for the duration of the ``async with`` block."""
+    command = [
+        sys.executable,
+        "-m",
+        "semsearch",
+        "proxy",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--model",
+        model,
+    ]
+    # stderr is inherited, so the child's logs land wherever ours go.
+    process = await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        async with asyncio.timeout(startup_timeout):
+            ready = await _read_ready(process)
+    except BaseException as exc:
+        code = await _kill(process)  # whatever went wrong, including cancellation: no child left behind
+        if isinstance(exc, TimeoutError):
+            raise ProxyError(
+                f"proxy ({model}) not ready after {startup_timeout:g}s; killed it (exit code {code})"
+            ) from None
+        if isinstance(exc, EOFError):
+            raise ProxyError(f"proxy ({model}) exited before it was ready (exit code {code})") from None
+        raise
+    proxy = ProxyProcess(process, ready["url"], ready.get("model", model))
+    event(log, "proxy_started", pid=proxy.pid, url=proxy.url, model=proxy.model)
+    try:
+        yield proxy
+    finally:
+        # Shield the stop so a cancellation of the caller cannot leave the child running.
+        stopping = asyncio.ensure_future(proxy.stop())
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            await stopping
+            raise

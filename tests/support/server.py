@@ -1,0 +1,59 @@
+"""Start a real grpc.aio semsearch server in-process and talk to it through the generated stubs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+
+from semsearch.api.v1 import admin_pb2_grpc, search_pb2_grpc
+from semsearch.app import RunningApp, running
+from semsearch.config import Config, parse_config
+from tests.support.corpora import FIXTURE_CORPORA, FIXTURE_INDEXES
+from tests.support.waiting import wait_all_ready
+
+
+def fixture_config(url: str, model: str = "hash-v1", **embeddings: Any) -> Config:
+    raw = {
+        "server": {"listen": "127.0.0.1:0", "grace_seconds": 1.0},
+        "embeddings": {"url": url, "model": model, "batch_size": 8, **embeddings},
+        "index": FIXTURE_INDEXES,
+    }
+    return parse_config(raw, FIXTURE_CORPORA, env={})
+
+
+@dataclass
+class Service:
+    app: RunningApp
+    channel: grpc.aio.Channel
+    search: search_pb2_grpc.SearchServiceStub
+    admin: admin_pb2_grpc.AdminServiceStub
+
+
+async def service_factory() -> AsyncIterator[Any]:
+    """Factory: start a server for a config (optionally with a fault transport); all stopped after."""
+    stack: list[Any] = []
+
+    async def start(
+        config: Config, transport: httpx.AsyncBaseTransport | None = None, ready: bool = True
+    ) -> Service:
+        context = running(config, provider_transport=transport)
+        app = await context.__aenter__()
+        stack.append(context)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
+        stack.append(channel)
+        if ready:
+            await wait_all_ready(app.manager)
+        return Service(
+            app, channel, search_pb2_grpc.SearchServiceStub(channel), admin_pb2_grpc.AdminServiceStub(channel)
+        )
+
+    yield start
+    for item in reversed(stack):
+        if isinstance(item, grpc.aio.Channel):
+            await item.close()
+        else:
+            await item.__aexit__(None, None, None)
