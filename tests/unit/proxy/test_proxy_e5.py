@@ -7,6 +7,7 @@ import base64
 import httpx
 import numpy as np
 import pytest
+
 from semsearch.proxy.app import create_app
 
 pytestmark = pytest.mark.slow

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from semsearch.proxy.hashing import hash_embed
 
 SENTENCE = "Restarting the validator client when it hangs after a chain reorganisation"

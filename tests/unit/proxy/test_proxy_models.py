@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.models import HashModel, UnknownModelError, known_models, load_model
 

@@ -8,6 +8,7 @@ import os
 import httpx
 import numpy as np
 import pytest
+
 from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.launcher import ProxyError, ProxyProcess, start_proxy
 
