@@ -94,10 +94,21 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _proxy(args: argparse.Namespace) -> int:
     from semsearch import logs
+    from semsearch.proxy.models import UnknownModelError
     from semsearch.proxy.server import serve
 
     logs.configure("info", args.log_format)
-    serve(host=args.host, port=args.port, model=args.model)
+    try:
+        serve(host=args.host, port=args.port, model=args.model)
+    except UnknownModelError as exc:
+        print(f"semsearch proxy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(
+            f"semsearch proxy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return EXIT_OK
 
 
