@@ -88,7 +88,14 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    asyncio.run(app.serve(config, banner))
+    from semsearch.corpus import CorpusError
+    from semsearch.proxy.launcher import ProxyError
+
+    try:
+        asyncio.run(app.serve(config, banner))
+    except (CorpusError, ProxyError, OSError) as exc:
+        print(f"semsearch: cannot start: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -156,20 +163,17 @@ def _report_rpc_error(exc: Any, target: str) -> int:
     from grpc_status import rpc_status
 
     code = exc.code()
-    if (
-        code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-        and "connect" in str(exc.details()).lower()
-    ):
-        print(f"semsearch: cannot reach a server at {target}: {exc.details()}", file=sys.stderr)
-        return EXIT_UNREACHABLE
     reason = ""
     status = rpc_status.from_call(exc)
-    if status is not None:
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                reason = f" [{info.reason}]"
-    print(f"semsearch: {code.name}{reason}: {exc.details()}", file=sys.stderr)
+    for detail in status.details if status is not None else []:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
+            reason = info.reason
+    # Only the transport itself fails without an ErrorInfo: that is an unreachable server.
+    if not reason and code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        print(f"semsearch: cannot reach a server at {target}: {exc.details()}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(f"semsearch: {code.name}{f' [{reason}]' if reason else ''}: {exc.details()}", file=sys.stderr)
     return EXIT_REFUSED
 
 

@@ -158,6 +158,8 @@ def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | No
 def _validate(config: Config) -> None:
     if config.server.log_format not in {"text", "json"}:
         raise ConfigError("[server].log_format: expected 'text' or 'json'")
+    if config.server.log_level.lower() not in {"debug", "info", "warning", "error"}:
+        raise ConfigError("[server].log_level: expected debug, info, warning or error")
     host, _, port = config.server.listen.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"[server].listen: expected host:port, got {config.server.listen!r}")

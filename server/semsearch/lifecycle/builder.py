@@ -12,6 +12,10 @@ from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace, ProviderResp
 from semsearch.index import VectorIndex
 
 
+class SpaceMoved(ProviderResponseError):
+    """The provider answered from another space than the one being built: the build is abandoned."""
+
+
 async def build_index(
     chunks: Sequence[Chunk],
     provider: EmbeddingProvider,
@@ -29,9 +33,14 @@ async def build_index(
         if on_progress is not None:
             on_progress(done)
 
-    result = await provider.embed_documents([chunk.text for chunk in chunks], on_batch=batch_done)
+    try:
+        result = await provider.embed_documents([chunk.text for chunk in chunks], on_batch=batch_done)
+    except ProviderResponseError as exc:
+        if "changed model mid-build" in str(exc):
+            raise SpaceMoved(str(exc)) from exc
+        raise
     if not space.matches_echo(result.model, result.dimensions):
-        raise ProviderResponseError(
+        raise SpaceMoved(
             f"provider answered in {result.model}/{result.dimensions} while building for {space.describe()}"
         )
     # Building the postings walks every chunk: keep it off the event loop for large corpora.

@@ -56,9 +56,12 @@ async def start_server(manager: IndexManager, listen: str) -> RunningServer:
     health = HealthReporter(manager)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
-    port = server.add_insecure_port(listen)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as exc:  # grpc reports a taken or invalid address this way
+        raise OSError(f"could not listen on {listen}: {exc}") from None
     if port == 0:
-        raise OSError(f"could not bind {listen}")
+        raise OSError(f"could not listen on {listen}")
     await server.start()
     await health.start()
     host = listen.rpartition(":")[0]
