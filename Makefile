@@ -27,10 +27,12 @@ run: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+PY_DIRS := server tests scripts $(wildcard bench)
+
 lint: $(STAMP) $(NODE_STAMP)
 	node_modules/.bin/buf lint
-	$(BIN)/ruff check server tests scripts bench
-	$(BIN)/ruff format --check server tests scripts bench
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
