@@ -29,8 +29,16 @@ proto: $(STAMP)
 
 PY_DIRS := server tests scripts $(wildcard bench)
 
+# Contracts may not break against the previous commit (buf FILE rules). A deliberate break is made
+# visible by running with BREAKING_AGAINST set to the last commit the break is allowed against.
+BREAKING_AGAINST ?= HEAD~1
+
 lint: $(STAMP) $(NODE_STAMP)
 	node_modules/.bin/buf lint
+	@if git rev-parse -q --verify '$(BREAKING_AGAINST)^{commit}' >/dev/null; then \
+		echo "buf breaking --against .git#ref=$(BREAKING_AGAINST)"; \
+		node_modules/.bin/buf breaking --against '.git#ref=$(BREAKING_AGAINST)'; \
+	else echo "buf breaking: no commit $(BREAKING_AGAINST) in this clone (shallow?); skipped"; fi
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
 

@@ -8,11 +8,18 @@ from typing import Any
 
 import pytest
 
+from semsearch import logs
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from tests.support.server import service_factory
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = REPO.parent / "shared" / "corpora"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def structured_logs() -> None:
+    """Our own one-line format on stderr, so a failing test shows every event with its fields."""
+    logs.configure("info", "text")
 
 
 @pytest.fixture

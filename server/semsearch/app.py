@@ -16,7 +16,7 @@ import httpx
 from semsearch.config import Config
 from semsearch.corpus import load_corpus
 from semsearch.embeddings import EmbeddingProvider
-from semsearch.lifecycle import IndexManager, IndexSource
+from semsearch.lifecycle import IndexManager, IndexSource, Watcher, WatcherTiming
 from semsearch.logs import event
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from semsearch.service.server import RunningServer, start_server
@@ -62,10 +62,16 @@ def make_provider(
     )
 
 
+def watcher_timing(config: Config) -> WatcherTiming:
+    w = config.watcher
+    return WatcherTiming(w.interval_seconds, w.jitter_fraction, w.backoff_base_seconds, w.backoff_cap_seconds)
+
+
 @dataclass
 class RunningApp:
     config: Config
     manager: IndexManager
+    watcher: Watcher
     server: RunningServer
     provider_url: str
     proxy: ProxyProcess | None
@@ -94,11 +100,12 @@ async def running(
         provider = make_provider(config, url, provider_transport)
         stack.push_async_callback(provider.aclose)
         manager = IndexManager(sources, provider)
-        stack.push_async_callback(manager.stop)
+        watcher = Watcher(manager, watcher_timing(config))
+        stack.push_async_callback(watcher.stop)
         server = await start_server(manager, config.server.listen)
         stack.push_async_callback(server.stop, config.server.grace_seconds)
-        manager.start()
-        yield RunningApp(config, manager, server, url, proxy)
+        watcher.start()
+        yield RunningApp(config, manager, watcher, server, url, proxy)
 
 
 async def serve(config: Config, on_started: Callable[[RunningApp], None] | None = None) -> None:

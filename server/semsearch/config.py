@@ -44,6 +44,9 @@ class EmbeddingsConfig:
 @dataclass(frozen=True)
 class WatcherConfig:
     interval_seconds: float = 30.0
+    jitter_fraction: float = 0.1
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -173,8 +176,12 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[embeddings].{key}: must be positive")
     if emb.max_retries < 0:
         raise ConfigError("[embeddings].max_retries: must be >= 0")
-    if config.watcher.interval_seconds <= 0:
-        raise ConfigError("[watcher].interval_seconds: must be positive")
+    watcher = config.watcher
+    for key in ("interval_seconds", "backoff_base_seconds", "backoff_cap_seconds"):
+        if getattr(watcher, key) <= 0:
+            raise ConfigError(f"[watcher].{key}: must be positive")
+    if not 0 <= watcher.jitter_fraction < 1:
+        raise ConfigError("[watcher].jitter_fraction: must be in [0, 1)")
     if not config.indexes:
         raise ConfigError("no [[index]] declared: nothing to serve")
 

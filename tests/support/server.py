@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +16,18 @@ from semsearch.config import Config, parse_config
 from tests.support.corpora import FIXTURE_CORPORA, FIXTURE_INDEXES
 from tests.support.waiting import wait_all_ready
 
+# Tests wait on events, not timers: the poll interval is long unless a test shortens it, and
+# failed ticks retry within milliseconds.
+FAST_WATCHER = {"interval_seconds": 600.0, "backoff_base_seconds": 0.05, "backoff_cap_seconds": 0.2}
 
-def fixture_config(url: str, model: str = "hash-v1", **embeddings: Any) -> Config:
+
+def fixture_config(
+    url: str, model: str = "hash-v1", watcher: dict[str, float] | None = None, **embeddings: Any
+) -> Config:
     raw = {
         "server": {"listen": "127.0.0.1:0", "grace_seconds": 1.0},
         "embeddings": {"url": url, "model": model, "batch_size": 8, **embeddings},
+        "watcher": {**FAST_WATCHER, **(watcher or {})},
         "index": FIXTURE_INDEXES,
     }
     return parse_config(raw, FIXTURE_CORPORA, env={})
@@ -47,6 +55,7 @@ async def service_factory() -> AsyncIterator[Any]:
         stack.append(channel)
         if ready:
             await wait_all_ready(app.manager)
+            await asyncio.wait_for(app.watcher.settled.wait(), 60)  # built_space recorded too
         return Service(
             app, channel, search_pb2_grpc.SearchServiceStub(channel), admin_pb2_grpc.AdminServiceStub(channel)
         )

@@ -18,7 +18,8 @@ async def wait_for(
     try:
         async with asyncio.timeout(timeout):
             while not condition():
-                await subscription.queue.get()
+                if await subscription.queue.get() is None:
+                    raise AssertionError("the event bus closed before the condition held")
     finally:
         subscription.close()
 

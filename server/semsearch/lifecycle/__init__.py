@@ -4,6 +4,7 @@ from semsearch.lifecycle.events import EventBus, StateChange, Subscription
 from semsearch.lifecycle.manager import IndexManager, IndexSource
 from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress
 from semsearch.lifecycle.state import IllegalTransition, IndexState
+from semsearch.lifecycle.watcher import Watcher, WatcherTiming
 
 __all__ = [
     "EventBus",
@@ -16,4 +17,6 @@ __all__ = [
     "Progress",
     "StateChange",
     "Subscription",
+    "Watcher",
+    "WatcherTiming",
 ]

@@ -30,18 +30,26 @@ class StateChange:
 
 
 class Subscription:
-    """A bounded queue of events for one subscriber; overflowing marks it lagged instead of blocking."""
+    """A bounded queue of events for one subscriber; overflowing marks it lagged instead of blocking.
+
+    ``None`` in the queue means the bus closed (server shutdown): the consumer should finish.
+    """
 
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
-        self.queue: asyncio.Queue[StateChange] = asyncio.Queue(SUBSCRIBER_QUEUE_LIMIT)
+        self.queue: asyncio.Queue[StateChange | None] = asyncio.Queue(SUBSCRIBER_QUEUE_LIMIT)
         self.lagged = False
 
     def offer(self, change: StateChange) -> None:
         try:
             self.queue.put_nowait(change)
         except asyncio.QueueFull:
-            self.lagged = True  # the consumer must resubscribe and start from a fresh snapshot
+            self.lagged = True  # the consumer resynchronises from a fresh snapshot
+
+    def end(self) -> None:
+        while self.queue.full():
+            self.queue.get_nowait()  # a backlog no longer matters: the stream is ending
+        self.queue.put_nowait(None)
 
     def close(self) -> None:
         self._bus.unsubscribe(self)
@@ -54,6 +62,12 @@ class EventBus:
         self._sequence = itertools.count(1)
         self._listeners: list[Callable[[StateChange], None]] = []
         self._subscriptions: set[Subscription] = set()
+
+    def close(self) -> None:
+        """End every subscription (server shutdown) so streams finish cleanly instead of being cut."""
+        for sub in list(self._subscriptions):
+            sub.end()
+        self._subscriptions.clear()
 
     def add_listener(self, listener: Callable[[StateChange], None]) -> None:
         self._listeners.append(listener)

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from semsearch.logs import event
-from semsearch.proxy.models import EmbeddingModel, InputType, UnknownModelError, load_model
+from semsearch.proxy.models import AliasedModel, EmbeddingModel, InputType, UnknownModelError, load_model
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,9 @@ class _Proxy:
             name = body.get("model")
             if not isinstance(name, str) or not name:
                 raise BadRequest("'model' must be a non-empty string", param="model")
+            alias = body.get("serve_as")
+            if alias is not None and (not isinstance(alias, str) or not alias):
+                raise BadRequest("'serve_as' must be a non-empty string when given", param="serve_as")
             async with self._switching:
                 previous = self.model
                 started = time.perf_counter()
@@ -203,7 +206,10 @@ class _Proxy:
                     loaded = await run_in_threadpool(load_model, name)
                 except UnknownModelError as exc:
                     raise BadRequest(str(exc), param="model", code="model_not_found") from None
-                self.model = loaded
+                if alias is not None:
+                    loaded = AliasedModel(loaded, alias)
+                served: EmbeddingModel = loaded
+                self.model = served
                 self.since = int(time.time())
         except BadRequest as exc:
             return error_response(400, exc.message, param=exc.param, code=exc.code)
@@ -212,6 +218,7 @@ class _Proxy:
             "proxy_model_switched",
             previous=previous.name,
             model=loaded.name,
+            serving=name,
             dimensions=loaded.dimensions,
             load_ms=round((time.perf_counter() - started) * 1000, 1),
         )

@@ -47,10 +47,11 @@ class ProxyProcess:
     def returncode(self) -> int | None:
         return self.process.returncode
 
-    async def switch_model(self, name: str) -> dict[str, Any]:
-        """Make the proxy serve ``name`` (loaded before the swap); returns the proxy's answer."""
+    async def switch_model(self, name: str, serve_as: str | None = None) -> dict[str, Any]:
+        """Make the proxy serve ``name`` (loaded before the swap), echoed as ``serve_as`` when given."""
+        body = {"model": name} if serve_as is None else {"model": name, "serve_as": serve_as}
         async with httpx.AsyncClient(timeout=SWITCH_TIMEOUT_SECONDS) as client:
-            response = await client.post(self.admin_url, json={"model": name})
+            response = await client.post(self.admin_url, json=body)
         if response.status_code != 200:
             raise ProxyError(
                 f"proxy refused to switch to {name!r}: HTTP {response.status_code} {response.text}"

@@ -87,6 +87,21 @@ class E5SmallModel:
         return np.asarray(vectors, dtype=np.float32).reshape(len(batch), self.dimensions)
 
 
+class AliasedModel:
+    """A model served under another name: what a proxy does when it swaps the model behind an alias.
+
+    Clients that compare only the echoed name are fooled by this; semsearch's fingerprint is not.
+    """
+
+    def __init__(self, inner: EmbeddingModel, alias: str) -> None:
+        self.inner = inner
+        self.name = alias
+        self.dimensions = inner.dimensions
+
+    def embed(self, texts: Sequence[str], input_type: InputType) -> Vectors:
+        return self.inner.embed(texts, input_type)
+
+
 # Fixed names, then name prefixes that stand for a family of models.
 _EXACT: dict[str, Callable[[], EmbeddingModel]] = {
     "e5-small": E5SmallModel,

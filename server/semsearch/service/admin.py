@@ -80,6 +80,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 )
                 while not subscription.lagged:
                     change = await subscription.queue.get()
+                    if change is None:
+                        return  # server shutting down: end the stream with OK
                     if change.index not in watched:
                         continue
                     sequence += 1

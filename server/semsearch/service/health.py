@@ -44,6 +44,8 @@ class HealthReporter:
     async def _follow(self) -> None:
         while True:
             change = await self._subscription.queue.get()
+            if change is None:
+                return
             # Under a backlog the newest state is what matters: read it from the slot itself.
             await self.servicer.set(
                 index_service_name(change.index), _status(self.manager.slots[change.index].state)

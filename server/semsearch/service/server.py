@@ -31,13 +31,15 @@ SERVICE_NAMES = (
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
+    manager: IndexManager
     health: HealthReporter
     port: int
     address: str
 
     async def stop(self, grace: float) -> None:
-        """Health goes NOT_SERVING first; in-flight calls get ``grace`` seconds to finish."""
+        """Health goes NOT_SERVING first, watch streams end with OK, in-flight calls get ``grace``."""
         await self.health.shutdown()
+        self.manager.bus.close()
         await self.server.stop(grace)
         event(log, "grpc_server_stopped", address=self.address)
 
@@ -67,4 +69,4 @@ async def start_server(manager: IndexManager, listen: str) -> RunningServer:
     host = listen.rpartition(":")[0]
     address = f"{host}:{port}"
     event(log, "grpc_server_started", address=address, services=",".join(SERVICE_NAMES))
-    return RunningServer(server, health, port, address)
+    return RunningServer(server, manager, health, port, address)

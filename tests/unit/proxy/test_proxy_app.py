@@ -265,3 +265,18 @@ async def test_compute_runs_off_the_event_loop_and_one_model_answers_each_reques
     # the request in flight during the switch is answered entirely by the model it started with
     assert body["model"] == "gated-a"
     assert np.array_equal(vectors(body), hash_embed(TEXTS, "gated-a"))
+
+
+async def test_serve_as_swaps_the_model_behind_an_unchanged_name() -> None:
+    app = create_app("hash-v1")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as client:
+        before = (await client.post("/v1/embeddings", json={"input": ["blob fees"]})).json()
+        switched = await client.post("/admin/model", json={"model": "hash-v2", "serve_as": "hash-v1"})
+        assert switched.status_code == 200
+        after = (await client.post("/v1/embeddings", json={"input": ["blob fees"]})).json()
+        bad = await client.post("/admin/model", json={"model": "hash-v2", "serve_as": ""})
+    assert before["model"] == after["model"] == "hash-v1"
+    expected = hash_embed(["blob fees"], "hash-v2")[0]
+    assert after["data"][0]["embedding"] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert before["data"][0]["embedding"] != after["data"][0]["embedding"]
+    assert bad.status_code == 400

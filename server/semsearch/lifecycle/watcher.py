@@ -1,0 +1,230 @@
+"""The watcher: one coroutine that keeps every index READY in the provider's current space.
+
+Each tick probes the provider's space. When it differs from ``built_space`` (or the last reindex
+was incomplete, or an index is not READY) it parks every index *before* rebuilding any, rebuilds
+each from its retained sources, swaps each in as it succeeds, and advances ``built_space`` only
+when every index rebuilt; any failure re-parks every index and is retried with capped backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from semsearch.embeddings import EmbeddingSpace, ProviderError, probe_space
+from semsearch.lifecycle.builder import SpaceMoved
+from semsearch.lifecycle.manager import IndexManager
+from semsearch.logs import event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherTiming:
+    """Injectable so tests never sleep for real intervals."""
+
+    interval: float = 30.0
+    jitter: float = 0.1  # each wait is interval x (1 +- jitter), so replicas do not probe in lockstep
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+
+
+class Outcome(enum.Enum):
+    SETTLED = "settled"  # every index READY in the provider's space
+    FAILED = "failed"  # provider unreachable or a rebuild failed: back off
+    RESTART = "restart"  # the space moved during a rebuild: start over at once
+
+
+class Decision(enum.Enum):
+    NOTHING = "nothing"
+    REINDEX_ALL = "reindex_all"
+    REFRESH = "refresh"  # requested rebuilds inside the same space
+
+
+def decide(
+    probed: EmbeddingSpace,
+    built: EmbeddingSpace | None,
+    incomplete: bool,
+    all_ready: bool,
+    forced: bool,
+) -> Decision:
+    """What a tick does after a successful probe (pure, so every branch is unit-tested)."""
+    if built is None or not probed.same_as(built) or incomplete or not all_ready:
+        return Decision.REINDEX_ALL
+    return Decision.REFRESH if forced else Decision.NOTHING
+
+
+class Watcher:
+    def __init__(self, manager: IndexManager, timing: WatcherTiming | None = None) -> None:
+        self.manager = manager
+        self.timing = timing or WatcherTiming()
+        self.incomplete = False
+        self.failures = 0  # consecutive failed ticks, drives the backoff
+        self.errors = 0  # unexpected exceptions survived
+        self.ticks = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        # Set while every index is READY in the recorded space and no tick is working.
+        self.settled = asyncio.Event()
+        manager.waker = self
+
+    def start(self) -> None:
+        self.manager.announce()
+        self._task = asyncio.create_task(self._run(), name="semsearch-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self, reason: str) -> None:
+        if not self._wake.is_set():
+            event(log, "watcher_woken", reason=reason)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                outcome = await self.tick()
+            except Exception as exc:  # the watcher never dies: log, count, back off, go on
+                self.errors += 1
+                event(
+                    log,
+                    "watcher_error",
+                    level=logging.ERROR,
+                    exc_info=True,
+                    error=repr(exc),
+                    errors=self.errors,
+                )
+                outcome = Outcome.FAILED
+            self.failures = 0 if outcome is Outcome.SETTLED else self.failures + 1
+            if outcome is not Outcome.RESTART:
+                await self._sleep(self._delay(outcome))
+
+    def _delay(self, outcome: Outcome) -> float:
+        if outcome is Outcome.SETTLED:
+            spread = self.timing.interval * self.timing.jitter
+            return self.timing.interval + random.uniform(-spread, spread)
+        ceiling = min(self.timing.backoff_cap, self.timing.backoff_base * 2 ** (self.failures - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when woken."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(seconds, 0.0))
+
+    async def _probe(self) -> EmbeddingSpace | None:
+        try:
+            space = await probe_space(self.manager.provider)
+        except ProviderError as exc:
+            event(
+                log,
+                "provider_probe_failed",
+                level=logging.WARNING,
+                error=str(exc),
+                failures=self.failures + 1,
+            )
+            return None
+        self.manager.provider_space, self.manager.probed_at = space, time.time()
+        return space
+
+    async def tick(self) -> Outcome:
+        self.settled.clear()
+        outcome = await self._tick()
+        if outcome is Outcome.SETTLED:
+            self.settled.set()
+        return outcome
+
+    async def _tick(self) -> Outcome:
+        self.ticks += 1
+        space = await self._probe()
+        if space is None:
+            return Outcome.FAILED  # states stay as they are: the provider may only be blipping
+        manager = self.manager
+        decision = decide(
+            space, manager.built_space, self.incomplete, manager.all_ready(), bool(manager.forced)
+        )
+        if decision is Decision.REINDEX_ALL:
+            return await self._reindex_all(space)
+        if decision is Decision.REFRESH:
+            return await self._refresh(space)
+        return Outcome.SETTLED
+
+    def _why(self, space: EmbeddingSpace) -> str:
+        built = self.manager.built_space
+        if built is None:
+            return "first build"
+        if not space.same_as(built):
+            same_name = (space.model, space.dimensions) == (built.model, built.dimensions)
+            detail = " (same name, different fingerprint)" if same_name else ""
+            return f"embedding space changed: {built.describe()} -> {space.describe()}{detail}"
+        return "retrying an incomplete reindex" if self.incomplete else "index not ready"
+
+    async def _reindex_all(self, space: EmbeddingSpace) -> Outcome:
+        manager = self.manager
+        reason = self._why(space)
+        event(log, "reindex_started", reason=reason, space=space.describe(), indexes=len(manager.slots))
+        manager.park_all(reason)  # every index stops serving before any rebuild starts
+        manager.forced.clear()  # a full reindex covers every requested rebuild
+        self.incomplete = True  # until proven otherwise
+        failed: list[str] = []
+        for slot in manager.slots.values():
+            try:
+                await manager.rebuild(slot, space)
+            except SpaceMoved as exc:
+                return self._abandon(space, str(exc))
+            except ProviderError:
+                failed.append(slot.name)
+            if self._wake.is_set() and await self._moved_since(space):
+                return self._abandon(space, "provider space changed during the rebuild")
+        if failed:
+            manager.park_all(f"reindex incomplete: {', '.join(failed)} failed")
+            event(
+                log,
+                "reindex_incomplete",
+                level=logging.WARNING,
+                failed=",".join(failed),
+                space=space.describe(),
+            )
+            return Outcome.FAILED
+        if await self._moved_since(space):
+            return self._abandon(space, "provider space changed during the rebuild")
+        manager.built_space = space
+        self.incomplete = False
+        event(log, "reindex_complete", space=space.describe(), indexes=len(manager.slots))
+        return Outcome.SETTLED
+
+    async def _moved_since(self, space: EmbeddingSpace) -> bool:
+        """Re-probe; an unreachable provider is not evidence of a move (the next tick checks again)."""
+        self._wake.clear()
+        now = await self._probe()
+        return now is not None and not now.same_as(space)
+
+    def _abandon(self, space: EmbeddingSpace, why: str) -> Outcome:
+        self.manager.park_all(f"reindex abandoned: {why}")
+        event(log, "reindex_abandoned", level=logging.WARNING, space=space.describe(), reason=why)
+        return Outcome.RESTART
+
+    async def _refresh(self, space: EmbeddingSpace) -> Outcome:
+        manager = self.manager
+        outcome = Outcome.SETTLED
+        for name, reason in list(manager.forced.items()):
+            manager.forced.pop(name, None)
+            try:
+                await manager.refresh(manager.slots[name], space, reason)
+            except SpaceMoved:
+                manager.forced.setdefault(name, reason)
+                return Outcome.RESTART  # the next tick sees the new space and reindexes everything
+            except ProviderError as exc:
+                manager.forced.setdefault(name, reason)  # still wanted: retried after backoff
+                event(log, "reindex_failed", level=logging.WARNING, index=name, error=str(exc))
+                outcome = Outcome.FAILED
+        return outcome

@@ -1,0 +1,293 @@
+"""The watcher's decisions, tick by tick, against the real provider app in-process.
+
+Faults are injected between the provider client and the app; ticks are called directly, so every
+case is exact and no test waits on a timer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from semsearch.corpus import load_corpus
+from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace
+from semsearch.lifecycle import IndexManager, IndexSource, IndexState, StateChange, Watcher, WatcherTiming
+from semsearch.lifecycle.watcher import Decision, Outcome, decide
+from semsearch.proxy.app import create_app
+from semsearch.proxy.models import load_model
+from tests.support.corpora import FIXTURE_CORPORA
+from tests.support.faults import FaultTransport, raise_, status
+from tests.support.waiting import wait_all_ready
+
+READY, PARKED, REBUILDING = IndexState.READY, IndexState.PARKED, IndexState.REBUILDING
+V1 = EmbeddingSpace("hash-v1", 384, (1.0, 0.0))
+V1_AGAIN = EmbeddingSpace("hash-v1", 384, (0.99999, 0.001))
+V1_SWAPPED = EmbeddingSpace("hash-v1", 384, (0.0, 1.0))
+V2 = EmbeddingSpace("hash-v2", 384, (1.0, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("probed", "built", "incomplete", "all_ready", "forced", "expected"),
+    [
+        (V1, None, False, False, False, Decision.REINDEX_ALL),  # first build
+        (V1, V1, False, True, False, Decision.NOTHING),  # no change
+        (V1_AGAIN, V1, False, True, False, Decision.NOTHING),  # fingerprint within tolerance
+        (V2, V1, False, True, False, Decision.REINDEX_ALL),  # model changed
+        (V1_SWAPPED, V1, False, True, False, Decision.REINDEX_ALL),  # same name, other model
+        (V1, V1, True, False, False, Decision.REINDEX_ALL),  # last reindex incomplete
+        (V1, V1, False, False, False, Decision.REINDEX_ALL),  # an index is not READY
+        (V1, V1, False, True, True, Decision.REFRESH),  # an operator asked for a reindex
+        (V2, V1, False, True, True, Decision.REINDEX_ALL),  # a change covers a requested reindex
+    ],
+)
+def test_decide(
+    probed: EmbeddingSpace,
+    built: EmbeddingSpace | None,
+    incomplete: bool,
+    all_ready: bool,
+    forced: bool,
+    expected: Decision,
+) -> None:
+    assert decide(probed, built, incomplete, all_ready, forced) is expected
+
+
+@dataclass
+class Harness:
+    app: object
+    faults: FaultTransport
+    manager: IndexManager
+    watcher: Watcher
+    events: list[StateChange] = field(default_factory=list)
+
+    def serve(self, model: str, serve_as: str | None = None) -> None:
+        """Switch the provider's model at once (as `POST /admin/model` does)."""
+        from semsearch.proxy.models import AliasedModel
+
+        loaded = load_model(model)
+        self.app.state.proxy.model = AliasedModel(loaded, serve_as) if serve_as else loaded  # type: ignore[attr-defined]
+
+    def states(self) -> dict[str, IndexState]:
+        return {s.name: s.state for s in self.manager.statuses()}
+
+    def spaces(self) -> set[str]:
+        return {s.space.model for s in self.manager.statuses() if s.space is not None}
+
+    def transitions(self, index: str) -> list[tuple[IndexState, IndexState]]:
+        return [(e.previous, e.state) for e in self.events if e.index == index and e.reason != "startup"]
+
+
+def texts_of(request: httpx.Request) -> set[str]:
+    return set(json.loads(request.content)["input"])
+
+
+EIP_TEXTS = {c.text for d in load_corpus("eip", FIXTURE_CORPORA / "eip", {}) for c in d.chunks}
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    app = create_app("hash-v1")
+    faults = FaultTransport(httpx.ASGITransport(app=app))
+    provider = EmbeddingProvider(
+        "http://provider.test/v1",
+        "hash-v1",
+        transport=faults,
+        batch_size=4,
+        max_retries=0,
+        backoff_base=0.001,
+        backoff_cap=0.002,
+    )
+    sources = [
+        IndexSource("runbooks", "markdown", tuple(load_corpus("markdown", FIXTURE_CORPORA / "markdown", {}))),
+        IndexSource("eips", "eip", tuple(load_corpus("eip", FIXTURE_CORPORA / "eip", {}))),
+    ]
+    manager = IndexManager(sources, provider)
+    watcher = Watcher(manager, WatcherTiming(interval=3600, jitter=0, backoff_base=0.001, backoff_cap=0.002))
+    h = Harness(app, faults, manager, watcher)
+    manager.bus.add_listener(h.events.append)
+    yield h
+    await watcher.stop()
+    await provider.aclose()
+
+
+async def built(h: Harness) -> Harness:
+    assert await h.watcher.tick() is Outcome.SETTLED
+    h.events.clear()
+    return h
+
+
+async def test_first_tick_builds_every_index_and_records_the_space(harness: Harness) -> None:
+    assert await harness.watcher.tick() is Outcome.SETTLED
+    assert harness.states() == {"runbooks": READY, "eips": READY}
+    assert harness.manager.built_space is not None and harness.manager.built_space.model == "hash-v1"
+    for name in ("runbooks", "eips"):
+        assert harness.transitions(name) == [(PARKED, REBUILDING), (REBUILDING, READY)]
+        assert harness.manager.status(name).generation == 1
+
+
+async def test_no_change_costs_one_probe_and_changes_nothing(harness: Harness) -> None:
+    h = await built(harness)
+    before = h.faults.count
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert h.faults.count == before + 1
+    assert h.events == []
+
+
+async def test_a_model_change_parks_everything_before_rebuilding_anything(harness: Harness) -> None:
+    h = await built(harness)
+    h.serve("hash-v2")
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert h.states() == {"runbooks": READY, "eips": READY}
+    assert h.spaces() == {"hash-v2"}
+    assert h.manager.built_space is not None and h.manager.built_space.model == "hash-v2"
+    for name in ("runbooks", "eips"):
+        assert h.transitions(name) == [(READY, PARKED), (PARKED, REBUILDING), (REBUILDING, READY)]
+        assert h.manager.status(name).generation == 2
+    last_park = max(e.sequence for e in h.events if e.state is PARKED)
+    first_rebuild = min(e.sequence for e in h.events if e.state is REBUILDING)
+    assert last_park < first_rebuild
+    assert "hash-v1/384 -> hash-v2/384" in next(e.reason for e in h.events if e.state is PARKED)
+
+
+async def test_a_model_swapped_behind_the_same_name_is_caught_by_the_fingerprint(harness: Harness) -> None:
+    h = await built(harness)
+    old = h.manager.built_space
+    h.serve("hash-v2", serve_as="hash-v1")
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert "same name, different fingerprint" in next(e.reason for e in h.events if e.state is PARKED)
+    assert h.manager.built_space is not None and not h.manager.built_space.same_as(old)
+    assert all(s.space == h.manager.built_space for s in h.manager.statuses())
+
+
+async def test_an_unreachable_provider_leaves_states_alone(harness: Harness) -> None:
+    h = await built(harness)
+    space = h.manager.built_space
+    h.faults.every = raise_(httpx.ConnectError)
+    assert await h.watcher.tick() is Outcome.FAILED
+    assert h.states() == {"runbooks": READY, "eips": READY}
+    assert h.manager.built_space == space
+    assert h.events == []
+
+
+async def test_a_partial_failure_reparks_every_index_and_the_next_tick_completes(harness: Harness) -> None:
+    h = await built(harness)
+    h.serve("hash-v2")
+    failing = True
+    h.faults.when = lambda request: status(500) if failing and texts_of(request) & EIP_TEXTS else None
+    assert await h.watcher.tick() is Outcome.FAILED
+    assert h.states() == {"runbooks": PARKED, "eips": PARKED}  # runbooks rebuilt fine, then re-parked
+    assert "HTTP 500" in h.manager.status("eips").last_error
+    assert h.manager.built_space is not None and h.manager.built_space.model == "hash-v1"
+    assert h.watcher.incomplete
+    assert h.transitions("runbooks") == [
+        (READY, PARKED),
+        (PARKED, REBUILDING),
+        (REBUILDING, READY),
+        (READY, PARKED),
+    ]
+    failing = False
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert h.states() == {"runbooks": READY, "eips": READY}
+    assert h.spaces() == {"hash-v2"} and h.manager.built_space.model == "hash-v2"
+    assert not h.watcher.incomplete and not h.manager.status("eips").last_error
+
+
+async def test_reverting_to_the_old_model_before_the_retry_ends_consistent(harness: Harness) -> None:
+    h = await built(harness)
+    h.serve("hash-v2")
+    failing = True
+    h.faults.when = lambda request: status(500) if failing and texts_of(request) & EIP_TEXTS else None
+    assert await h.watcher.tick() is Outcome.FAILED
+    h.serve("hash-v1")
+    failing = False
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert h.states() == {"runbooks": READY, "eips": READY}
+    assert h.spaces() == {"hash-v1"}
+    assert all(s.space == h.manager.built_space for s in h.manager.statuses())
+
+
+async def test_a_space_change_mid_rebuild_abandons_it_and_starts_over(harness: Harness) -> None:
+    h = await built(harness)
+    h.serve("hash-v2")
+
+    def switch_on_first_eip_batch(request: httpx.Request) -> None:
+        if texts_of(request) & EIP_TEXTS:
+            h.serve("hash-v3")  # the provider moves while eips is being rebuilt
+            h.faults.when = None
+
+    h.faults.when = switch_on_first_eip_batch
+    assert await h.watcher.tick() is Outcome.RESTART
+    assert h.states() == {"runbooks": PARKED, "eips": PARKED}
+    assert h.manager.built_space is not None and h.manager.built_space.model == "hash-v1"
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert h.spaces() == {"hash-v3"} and h.manager.built_space.model == "hash-v3"
+
+
+async def test_a_requested_reindex_swaps_in_while_the_index_keeps_serving(harness: Harness) -> None:
+    h = await built(harness)
+    h.manager.request_rebuild(["eips"], "operator")
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert h.transitions("eips") == [(READY, READY)]
+    assert h.transitions("runbooks") == []
+    assert h.manager.status("eips").generation == 2
+    assert h.manager.status("runbooks").generation == 1
+
+
+async def test_a_failed_requested_reindex_keeps_the_old_index_serving_and_retries(harness: Harness) -> None:
+    h = await built(harness)
+    h.faults.when = lambda request: status(500) if texts_of(request) & EIP_TEXTS else None
+    h.manager.request_rebuild(["eips"], "operator")
+    assert await h.watcher.tick() is Outcome.FAILED
+    eips = h.manager.status("eips")
+    assert (eips.state, eips.generation) == (READY, 1) and "HTTP 500" in eips.last_error
+    assert "eips" in h.manager.forced
+    h.faults.when = None
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert h.manager.status("eips").generation == 2
+
+
+async def test_the_watcher_survives_unexpected_errors(harness: Harness) -> None:
+    def explode(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug somewhere below the watcher")
+
+    harness.faults.rules = {1: explode, 2: explode}
+    harness.watcher.start()
+    await wait_all_ready(harness.manager, timeout=20)
+    assert harness.watcher.errors == 2
+
+
+async def test_wake_cuts_the_interval_short(harness: Harness) -> None:
+    harness.watcher.start()
+    await wait_all_ready(harness.manager, timeout=20)
+    harness.serve("hash-v2")
+    harness.manager.wake("test")  # the interval is an hour: only the wake-up can start this
+    from tests.support.waiting import wait_for
+
+    await wait_for(
+        harness.manager, lambda: harness.spaces() == {"hash-v2"} and harness.manager.all_ready(), 20
+    )
+
+
+def test_fixture_paths_exist() -> None:
+    assert Path(FIXTURE_CORPORA / "eip").is_dir() and EIP_TEXTS
+
+
+async def test_rebuild_progress_is_visible_while_rebuilding(harness: Harness) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def record(request: httpx.Request) -> None:
+        status_now = harness.manager.status("eips")
+        if texts_of(request) & EIP_TEXTS and status_now.progress is not None:
+            assert status_now.state is REBUILDING
+            seen.append((status_now.progress.done, status_now.progress.total))
+
+    harness.faults.when = record
+    assert await harness.watcher.tick() is Outcome.SETTLED
+    total = sum(len(d.chunks) for d in harness.manager.slots["eips"].documents)
+    assert seen[0] == (0, total)
+    assert [done for done, _ in seen] == sorted({done for done, _ in seen}) and len(seen) > 1
+    assert harness.manager.status("eips").progress is None  # cleared once READY
