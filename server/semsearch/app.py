@@ -10,12 +10,13 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from semsearch.config import Config
-from semsearch.corpus import load_corpus
-from semsearch.embeddings import EmbeddingProvider
+from semsearch.corpus import load_corpus, source_signature
+from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, QueryCache
 from semsearch.lifecycle import IndexManager, IndexSource, Watcher, WatcherTiming
 from semsearch.logs import event
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
@@ -29,6 +30,7 @@ def load_sources(config: Config) -> list[IndexSource]:
     sources = []
     for ix in config.indexes:
         started = time.perf_counter()
+        signature = source_signature(ix.kind, ix.path)  # before reading: an edit meanwhile is seen later
         documents = load_corpus(ix.kind, ix.path, ix.options)
         chunks = sum(len(doc.chunks) for doc in documents)
         event(
@@ -41,7 +43,7 @@ def load_sources(config: Config) -> list[IndexSource]:
             chunks=chunks,
             seconds=round(time.perf_counter() - started, 3),
         )
-        sources.append(IndexSource(ix.name, ix.kind, tuple(documents)))
+        sources.append(IndexSource(ix.name, ix.kind, tuple(documents), ix.path, ix.options, signature))
     return sources
 
 
@@ -54,6 +56,7 @@ def make_provider(
         emb.model,
         api_key=os.environ.get(emb.api_key_env) or None,
         batch_size=emb.batch_size,
+        concurrency=emb.concurrency,
         query_timeout=emb.query_timeout_seconds,
         batch_timeout=emb.batch_timeout_seconds,
         max_retries=emb.max_retries,
@@ -99,7 +102,13 @@ async def running(
             event(log, "bundled_provider_started", url=url, model=config.embeddings.model)
         provider = make_provider(config, url, provider_transport)
         stack.push_async_callback(provider.aclose)
-        manager = IndexManager(sources, provider)
+        cache = None
+        if config.cache.path:
+            cache = await asyncio.to_thread(EmbeddingCache, Path(config.cache.path), config.cache.keep_spaces)
+            stack.callback(cache.close)
+        manager = IndexManager(
+            sources, provider, cache=cache, query_cache=QueryCache(config.cache.query_cache_size)
+        )
         watcher = Watcher(manager, watcher_timing(config))
         stack.push_async_callback(watcher.stop)
         server = await start_server(manager, config.server.listen)

@@ -50,6 +50,13 @@ class WatcherConfig:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    path: str = ".semsearch/embeddings.sqlite"  # relative to the config file; "" turns the cache off
+    keep_spaces: int = 3
+    query_cache_size: int = 1024
+
+
+@dataclass(frozen=True)
 class IndexConfig:
     name: str
     kind: str
@@ -62,6 +69,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
     watcher: WatcherConfig = field(default_factory=WatcherConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     indexes: tuple[IndexConfig, ...] = ()
 
 
@@ -69,6 +77,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "server": ServerConfig,
     "embeddings": EmbeddingsConfig,
     "watcher": WatcherConfig,
+    "cache": CacheConfig,
 }
 _INDEX_KEYS = {"name", "kind", "path", "options"}
 ENV_PREFIX = "SEMSEARCH_"
@@ -153,6 +162,9 @@ def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | No
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"[[index]]: duplicate name {duplicates[0]!r}")
+    cache = sections["cache"]
+    if cache.path and not Path(os.path.expanduser(cache.path)).is_absolute():
+        sections["cache"] = dataclasses.replace(cache, path=str(base / cache.path))
     config = Config(indexes=indexes, **sections)
     _validate(config)
     return config
@@ -182,6 +194,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[watcher].{key}: must be positive")
     if not 0 <= watcher.jitter_fraction < 1:
         raise ConfigError("[watcher].jitter_fraction: must be in [0, 1)")
+    if config.cache.keep_spaces < 1 or config.cache.query_cache_size < 0:
+        raise ConfigError("[cache]: keep_spaces must be >= 1 and query_cache_size >= 0")
     if not config.indexes:
         raise ConfigError("no [[index]] declared: nothing to serve")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from semsearch.embeddings import EmbeddingSpace, ProviderError
+from semsearch.embeddings import Embeddings, EmbeddingSpace, ProviderError
 from semsearch.errors import (
     EmbeddingProviderUnavailable,
     EmbeddingSpaceChanged,
@@ -58,12 +58,7 @@ class Searcher:
         if len(unavailable) == len(statuses):
             first = unavailable[0]
             raise IndexNotReady(first.message, index=first.index, state=first.state.value)
-        try:
-            embedded = await self.manager.provider.embed_query(query.text)
-        except ProviderError as exc:
-            raise EmbeddingProviderUnavailable(
-                f"embedding provider failed: {exc}", retry_after=exc.retry_after or 1.0
-            ) from exc
+        embedded = await self._embed(query.text)
         vector = embedded.vectors[0]
         # Take each index reference only now, after the await: a swap meanwhile is seen here.
         serving: list[tuple[str, VectorIndex]] = []
@@ -101,6 +96,20 @@ class Searcher:
             hits.extend(Hit(name, scored) for scored in found)
         hits.sort(key=lambda h: (-h.scored.score, h.index, h.scored.chunk.id))
         return SearchResult(hits[: query.top_k], query_space, unavailable)
+
+    async def _embed(self, text: str) -> Embeddings:
+        space, cache = self.manager.provider_space, self.manager.query_cache
+        cached = cache.get(space, text)
+        if cached is not None:
+            return cached
+        try:
+            embedded = await self.manager.provider.embed_query(text)
+        except ProviderError as exc:
+            raise EmbeddingProviderUnavailable(
+                f"embedding provider failed: {exc}", retry_after=exc.retry_after or 1.0
+            ) from exc
+        cache.put(space, text, embedded)
+        return embedded
 
     def _raise_unavailable(self, unavailable: list[UnavailableIndex]) -> None:
         changed = [u for u in unavailable if u.reason == EmbeddingSpaceChanged.reason]

@@ -52,6 +52,7 @@ async def test_paraphrase_finds_its_document_first(
             {
                 "server": {"listen": "127.0.0.1:0", "grace_seconds": 1.0},
                 "embeddings": {"url": proxy.url, "model": "e5-small"},
+                "cache": {"path": str(tmp_path / "cache.sqlite")},
                 "index": [{"name": "ops", "kind": "markdown", "path": str(tmp_path)}],
             },
             tmp_path,

@@ -22,13 +22,20 @@ FAST_WATCHER = {"interval_seconds": 600.0, "backoff_base_seconds": 0.05, "backof
 
 
 def fixture_config(
-    url: str, model: str = "hash-v1", watcher: dict[str, float] | None = None, **embeddings: Any
+    url: str,
+    model: str = "hash-v1",
+    watcher: dict[str, float] | None = None,
+    cache: dict[str, Any] | None = None,
+    indexes: list[dict[str, str]] | None = None,
+    **embeddings: Any,
 ) -> Config:
+    """A config over the fixture corpora; the durable cache is off unless a test gives it a path."""
     raw = {
         "server": {"listen": "127.0.0.1:0", "grace_seconds": 1.0},
         "embeddings": {"url": url, "model": model, "batch_size": 8, **embeddings},
         "watcher": {**FAST_WATCHER, **(watcher or {})},
-        "index": FIXTURE_INDEXES,
+        "cache": {"path": "", **(cache or {})},
+        "index": indexes or FIXTURE_INDEXES,
     }
     return parse_config(raw, FIXTURE_CORPORA, env={})
 

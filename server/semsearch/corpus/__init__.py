@@ -12,8 +12,9 @@ from pathlib import Path
 from semsearch.corpus import eip, examples, markdown, spec
 from semsearch.corpus.model import Chunk, CorpusError, Document
 from semsearch.corpus.options import resolve_options
+from semsearch.corpus.signature import files_signature
 
-__all__ = ["KINDS", "Chunk", "CorpusError", "Document", "default_options", "load_corpus"]
+__all__ = ["KINDS", "Chunk", "CorpusError", "Document", "default_options", "load_corpus", "source_signature"]
 
 KINDS: tuple[str, ...] = ("markdown", "eip", "spec", "examples")
 
@@ -50,6 +51,11 @@ def load_corpus(kind: str, path: Path, options: Mapping[str, object]) -> list[Do
         raise CorpusError(f"no {kind} documents under {str(root)!r} (looked for {wanted})")
     # Stable sort: documents from one file (examples) keep their order in it.
     return sorted(documents, key=lambda document: document.source)
+
+
+def source_signature(kind: str, path: Path) -> str:
+    """A value that changes whenever the files ``load_corpus(kind, path, ...)`` reads change."""
+    return files_signature(Path(path), _kind(kind)[2])
 
 
 def _kind(kind: str) -> tuple[_Loader, Mapping[str, int], tuple[str, ...]]:

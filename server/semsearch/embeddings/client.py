@@ -18,7 +18,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
-from semsearch.embeddings.errors import ProviderError, ProviderResponseError, ProviderUnavailable
+from semsearch.embeddings.errors import ProviderError, ProviderResponseError, ProviderUnavailable, SpaceMoved
 from semsearch.logs import event
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class EmbeddingProvider:
         *,
         api_key: str | None = None,
         batch_size: int = 64,
+        concurrency: int = 4,
         query_timeout: float = 10.0,
         batch_timeout: float = 120.0,
         max_retries: int = 4,
@@ -62,6 +63,7 @@ class EmbeddingProvider:
         self.url = api_base(url)
         self.model = model
         self.batch_size = batch_size
+        self.concurrency = concurrency
         self.query_timeout = query_timeout
         self.batch_timeout = batch_timeout
         self.max_retries = max_retries
@@ -69,7 +71,10 @@ class EmbeddingProvider:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, transport=transport)
+        # Enough pooled connections for every batch in flight plus queries arriving meanwhile.
+        limits = httpx.Limits(max_connections=concurrency + 16, max_keepalive_connections=concurrency + 4)
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, transport=transport, limits=limits)
+        self.calls = 0  # requests sent, retries included
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -79,28 +84,44 @@ class EmbeddingProvider:
         return await self._request([text], "query", self.query_timeout, min(self.max_retries, 1))
 
     async def embed_documents(
-        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+        self,
+        texts: Sequence[str],
+        on_batch: Callable[[int], None] | None = None,
+        expect: tuple[str, int] | None = None,
     ) -> Embeddings:
-        """Embed many texts in batches; every batch must echo the same model and dimensions."""
+        """Embed many texts in batches, ``concurrency`` of them in flight, results in input order.
+
+        Every batch must echo the same model and dimensions (``expect`` when given): the first one
+        that does not raises SpaceMoved and cancels the batches still in flight, as does any other
+        failure once its retries are spent.
+        """
         if not texts:
             raise ValueError("embed_documents needs at least one text")
-        parts: list[np.ndarray] = []
-        first: Embeddings | None = None
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
-            result = await self._request(batch, "document", self.batch_timeout, self.max_retries)
-            if first is None:
-                first = result
-            elif (result.model, result.dimensions) != (first.model, first.dimensions):
-                raise ProviderResponseError(
-                    f"provider changed model mid-build: {first.model}/{first.dimensions} "
-                    f"then {result.model}/{result.dimensions}"
+        batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        results: list[Embeddings | None] = [None] * len(batches)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def run(position: int, batch: Sequence[str]) -> None:
+            async with gate:
+                result = await self._request(batch, "document", self.batch_timeout, self.max_retries)
+            reference = expect or next(((r.model, r.dimensions) for r in results if r is not None), None)
+            if reference is not None and (result.model, result.dimensions) != reference:
+                raise SpaceMoved(
+                    f"provider answered in {result.model}/{result.dimensions} "
+                    f"while building for {reference[0]}/{reference[1]}"
                 )
-            parts.append(result.vectors)
+            results[position] = result
             if on_batch is not None:
                 on_batch(len(batch))
-        assert first is not None
-        return Embeddings(np.concatenate(parts), first.model, first.dimensions)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for position, batch in enumerate(batches):
+                    group.create_task(run(position, batch))
+        except ExceptionGroup as group_error:
+            raise _first_provider_error(group_error) from None
+        done = [r for r in results if r is not None]
+        return Embeddings(np.concatenate([r.vectors for r in done]), done[0].model, done[0].dimensions)
 
     async def _request(self, texts: Sequence[str], task: Task, timeout: float, retries: int) -> Embeddings:
         payload: dict[str, Any] = {"model": self.model, "input": list(texts), "encoding_format": "float"}
@@ -108,6 +129,7 @@ class EmbeddingProvider:
             payload["input_type"] = task
         attempt = 0
         while True:
+            self.calls += 1
             try:
                 response = await self._http.post("/embeddings", json=payload, timeout=timeout)
             except httpx.TimeoutException as exc:
@@ -143,6 +165,25 @@ class EmbeddingProvider:
             return min(retry_after, MAX_RETRY_AFTER_SECONDS)
         ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)  # jitter so concurrent retries spread out
+
+
+def _first_provider_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a failed group of batches: a space move first, else the first one."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    for wanted in (SpaceMoved, ProviderError, BaseException):
+        for error in leaves:
+            if isinstance(error, wanted):
+                return error
+    return group
 
 
 def _status_failure(response: httpx.Response) -> ProviderError:

@@ -17,3 +17,7 @@ class ProviderUnavailable(ProviderError):
 
 class ProviderResponseError(ProviderError):
     """The provider answered, but not with what was asked (bad JSON, wrong count, NaN, mixed models)."""
+
+
+class SpaceMoved(ProviderResponseError):
+    """The provider answered from another space than the one being built: the build is abandoned."""

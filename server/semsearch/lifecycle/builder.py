@@ -1,4 +1,8 @@
-"""Build an immutable vector index for one slot's retained chunks in a given embedding space."""
+"""Build an immutable vector index for a set of chunks in a given embedding space.
+
+Vectors come from the durable cache where it has them; only the rest reach the provider, in
+concurrent batches, and are stored back. Every vector is checked to come from ``space``.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +12,51 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from semsearch.corpus import Chunk
-from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace, ProviderResponseError
+from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpace
 from semsearch.index import VectorIndex
+from semsearch.lifecycle.slot import Progress
 
-
-class SpaceMoved(ProviderResponseError):
-    """The provider answered from another space than the one being built: the build is abandoned."""
+DOCUMENT_TASK = "document"
 
 
 async def build_index(
     chunks: Sequence[Chunk],
     provider: EmbeddingProvider,
     space: EmbeddingSpace,
-    on_progress: Callable[[int], None] | None = None,
+    cache: EmbeddingCache | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> VectorIndex:
-    """Embed every chunk and return the index; refuse vectors the provider echoed from another space."""
-    if not chunks:
-        return VectorIndex((), np.empty((0, space.dimensions), dtype=np.float32), space)
-    done = 0
+    """Raises SpaceMoved when the provider answers from another space, ProviderError otherwise."""
+    total = len(chunks)
+    vectors = np.empty((total, space.dimensions), dtype=np.float32)
+    texts = [chunk.text for chunk in chunks]
+    missing = list(range(total))
+    if cache is not None and total:
+        found = await asyncio.to_thread(cache.lookup, space, DOCUMENT_TASK, texts)
+        missing = []
+        for row, vector in enumerate(found):
+            if vector is None:
+                missing.append(row)
+            else:
+                vectors[row] = vector
+    cached = total - len(missing)
+    done = cached
+    if on_progress is not None:
+        on_progress(Progress(done, total, cached))
 
     def batch_done(count: int) -> None:
         nonlocal done
         done += count
         if on_progress is not None:
-            on_progress(done)
+            on_progress(Progress(done, total, cached))
 
-    try:
-        result = await provider.embed_documents([chunk.text for chunk in chunks], on_batch=batch_done)
-    except ProviderResponseError as exc:
-        if "changed model mid-build" in str(exc):
-            raise SpaceMoved(str(exc)) from exc
-        raise
-    if not space.matches_echo(result.model, result.dimensions):
-        raise SpaceMoved(
-            f"provider answered in {result.model}/{result.dimensions} while building for {space.describe()}"
+    if missing:
+        wanted = [texts[row] for row in missing]
+        result = await provider.embed_documents(
+            wanted, on_batch=batch_done, expect=(space.model, space.dimensions)
         )
+        vectors[missing] = result.vectors
+        if cache is not None:
+            await asyncio.to_thread(cache.store, space, DOCUMENT_TASK, wanted, result.vectors)
     # Building the postings walks every chunk: keep it off the event loop for large corpora.
-    return await asyncio.to_thread(VectorIndex, chunks, result.vectors, space)
+    return await asyncio.to_thread(VectorIndex, chunks, vectors, space)

@@ -6,14 +6,16 @@ immutable snapshots. Every state change is published on the bus.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
 
-from semsearch.corpus import Document
-from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace, ProviderError
+from semsearch.corpus import CorpusError, Document, load_corpus, source_signature
+from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpace, ProviderError, QueryCache
 from semsearch.errors import IndexNotFound
 from semsearch.lifecycle.builder import build_index
 from semsearch.lifecycle.events import EventBus
@@ -32,19 +34,33 @@ class WakeTarget(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class IndexSource:
-    """What an index is built from: its declared name and kind and its loaded documents."""
+    """What an index is built from: its name and kind, its loaded documents, and where they came from.
+
+    With a ``path`` the manager can notice edits (``signature``) and read the sources again.
+    """
 
     name: str
     kind: str
     documents: tuple[Document, ...]
+    path: Path | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    signature: str = ""
 
 
 class IndexManager:
     def __init__(
-        self, sources: Sequence[IndexSource], provider: EmbeddingProvider, bus: EventBus | None = None
-    ):
+        self,
+        sources: Sequence[IndexSource],
+        provider: EmbeddingProvider,
+        bus: EventBus | None = None,
+        cache: EmbeddingCache | None = None,
+        query_cache: QueryCache | None = None,
+    ) -> None:
         self.provider = provider
         self.bus = bus or EventBus()
+        self.cache = cache
+        self.query_cache = query_cache or QueryCache(0)
+        self.sources = {s.name: s for s in sources}  # the latest read of each index's sources
         self.slots = {s.name: IndexSlot(s.name, s.kind, s.documents) for s in sources}
         self.provider_space: EmbeddingSpace | None = None  # what the last successful probe saw
         self.built_space: EmbeddingSpace | None = None  # advanced only when every index rebuilt in it
@@ -77,6 +93,8 @@ class IndexManager:
         statuses = [self.status(name) for name in targets]  # an unknown name schedules nothing
         for name in targets:
             self.forced[name] = reason
+            # Forget the sources' signature: the watcher reads them again before rebuilding.
+            self.sources[name] = replace(self.sources[name], signature="")
         event(log, "reindex_requested", indexes=",".join(targets), reason=reason)
         self.wake(f"reindex requested: {reason}")
         return statuses
@@ -99,23 +117,21 @@ class IndexManager:
 
         A SpaceMoved error means the provider answered from another space than ``space``.
         """
-        chunks = slot.chunks
+        documents = self.sources[slot.name].documents  # the latest read of its sources
+        chunks = tuple(chunk for doc in documents for chunk in doc.chunks)
         previous = slot.move(IndexState.REBUILDING)
         slot.set_progress(Progress(0, len(chunks)))
         self.bus.publish(slot.name, previous, slot.status(), f"rebuilding in {space.describe()}")
         started = time.perf_counter()
-
-        def on_progress(done: int) -> None:
-            slot.set_progress(Progress(done, len(chunks)))
-
         try:
-            index = await build_index(chunks, self.provider, space, on_progress)
+            index = await build_index(chunks, self.provider, space, self.cache, slot.set_progress)
         except ProviderError as exc:
             slot.last_error = str(exc)
             previous = slot.move(IndexState.PARKED)
             self.bus.publish(slot.name, previous, slot.status(), "rebuild failed")
             raise
-        slot.index, slot.space, slot.last_error = index, space, ""  # one assignment each: the swap
+        # The swap: one synchronous step, so a search sees the old index or the new one, never a mix.
+        slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
         slot.generation += 1
         previous = slot.move(IndexState.READY)
         self.bus.publish(slot.name, previous, slot.status(), "rebuilt")
@@ -124,19 +140,60 @@ class IndexManager:
             "index_built",
             index=slot.name,
             chunks=len(chunks),
+            cached=slot.last_progress.cached,
             space=space.describe(),
             seconds=round(time.perf_counter() - started, 3),
             generation=slot.generation,
         )
 
     async def refresh(self, slot: IndexSlot, space: EmbeddingSpace, reason: str) -> None:
-        """Rebuild a READY index in the background and swap it in; the old one serves until then."""
+        """Rebuild a READY index from its latest sources in the background, then swap it in.
+
+        The old index serves until the swap; with the cache only new or edited chunks are embedded.
+        """
+        documents = self.sources[slot.name].documents
+        chunks = tuple(chunk for doc in documents for chunk in doc.chunks)
         try:
-            index = await build_index(slot.chunks, self.provider, space)
+            index = await build_index(chunks, self.provider, space, self.cache, slot.note_progress)
         except ProviderError as exc:
             slot.last_error = str(exc)
             raise
-        slot.index, slot.space, slot.last_error = index, space, ""
+        # The swap: documents, index and space change together in one synchronous step.
+        slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
         slot.generation += 1
         previous = slot.move(IndexState.READY)
-        self.bus.publish(slot.name, previous, slot.status(), f"reindexed: {reason}")
+        self.bus.publish(slot.name, previous, slot.status(), reason)
+
+    # -- sources -------------------------------------------------------------------------------
+    async def reread_sources(self) -> list[str]:
+        """Read again the sources whose files changed; return the indexes whose documents changed.
+
+        A corpus that no longer loads keeps its last good documents and says why in ``last_error``.
+        """
+        reread = []
+        for name, source in list(self.sources.items()):
+            if source.path is None:
+                continue
+            signature = await asyncio.to_thread(source_signature, source.kind, source.path)
+            if signature == source.signature:
+                continue
+            try:
+                loaded = await asyncio.to_thread(load_corpus, source.kind, source.path, source.options)
+            except CorpusError as exc:
+                self.slots[name].last_error = f"sources do not load: {exc}"
+                event(log, "sources_unloadable", level=logging.WARNING, index=name, error=str(exc))
+                continue
+            documents = tuple(loaded)
+            self.sources[name] = IndexSource(
+                name, source.kind, documents, source.path, source.options, signature
+            )
+            if documents != self.slots[name].documents:
+                reread.append(name)
+                event(
+                    log,
+                    "sources_changed",
+                    index=name,
+                    documents=len(documents),
+                    chunks=sum(len(d.chunks) for d in documents),
+                )
+        return reread

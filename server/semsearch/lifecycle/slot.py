@@ -49,6 +49,7 @@ class IndexSlot:
     state_since: float = field(default_factory=time.time)
     last_error: str = ""
     progress: Progress | None = None
+    last_progress: Progress = field(default_factory=Progress)  # of the latest build, kept after it
 
     @property
     def chunks(self) -> tuple[Chunk, ...]:
@@ -65,7 +66,12 @@ class IndexSlot:
         return old
 
     def set_progress(self, progress: Progress) -> None:
-        self.progress = replace(progress)
+        """Progress of a rebuild in REBUILDING: reported in the index's status."""
+        self.progress = self.last_progress = replace(progress)
+
+    def note_progress(self, progress: Progress) -> None:
+        """Progress of a background rebuild while READY: kept, not reported as REBUILDING progress."""
+        self.last_progress = replace(progress)
 
     def status(self) -> IndexStatus:
         return IndexStatus(

@@ -16,8 +16,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from semsearch.embeddings import EmbeddingSpace, ProviderError, probe_space
-from semsearch.lifecycle.builder import SpaceMoved
+from semsearch.embeddings import EmbeddingSpace, ProviderError, SpaceMoved, probe_space
 from semsearch.lifecycle.manager import IndexManager
 from semsearch.logs import event
 
@@ -149,6 +148,9 @@ class Watcher:
         if space is None:
             return Outcome.FAILED  # states stay as they are: the provider may only be blipping
         manager = self.manager
+        # Edited sources are read now; a reindex builds from them, otherwise they are refreshed.
+        for name in await manager.reread_sources():
+            manager.forced.setdefault(name, "sources changed")
         decision = decide(
             space, manager.built_space, self.incomplete, manager.all_ready(), bool(manager.forced)
         )
@@ -200,6 +202,8 @@ class Watcher:
         manager.built_space = space
         self.incomplete = False
         event(log, "reindex_complete", space=space.describe(), indexes=len(manager.slots))
+        if manager.cache is not None:
+            await asyncio.to_thread(manager.cache.prune)  # older spaces beyond the retention go
         return Outcome.SETTLED
 
     async def _moved_since(self, space: EmbeddingSpace) -> bool:
@@ -219,7 +223,7 @@ class Watcher:
         for name, reason in list(manager.forced.items()):
             manager.forced.pop(name, None)
             try:
-                await manager.refresh(manager.slots[name], space, reason)
+                await manager.refresh(manager.slots[name], space, f"reindexed: {reason}")
             except SpaceMoved:
                 manager.forced.setdefault(name, reason)
                 return Outcome.RESTART  # the next tick sees the new space and reindexes everything

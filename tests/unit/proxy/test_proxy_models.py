@@ -25,18 +25,19 @@ def test_hash_model_is_the_oracle_for_both_input_types() -> None:
     assert np.array_equal(model.embed(texts, "document"), expected)
 
 
-@pytest.mark.parametrize("name", ["nope", "hash-", "hash", "e5-large", "E5-small", ""])
+@pytest.mark.parametrize(
+    "name", ["nope", "hash-", "hash", "e5-large", "E5-small", "", "MiniLM", "minilm-l12", "all-MiniLM-L6-v2"]
+)
 def test_unknown_names_list_the_known_models(name: str) -> None:
     with pytest.raises(UnknownModelError) as caught:
         load_model(name)
     message = str(caught.value)
     assert repr(name) in message
-    assert "e5-small" in message
-    assert "hash-<anything>" in message
+    assert "e5-small, minilm, hash-<anything>" in message
 
 
 def test_known_models() -> None:
-    assert known_models() == ["e5-small", "hash-<anything>"]
+    assert known_models() == ["e5-small", "minilm", "hash-<anything>"]
 
 
 def test_unknown_model_error_is_a_value_error() -> None:
