@@ -9,6 +9,7 @@ Retention: the ``keep_spaces`` most recently used spaces are kept, older ones ar
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -101,10 +102,8 @@ class EmbeddingCache:
 
     def _recover(self, exc: sqlite3.Error) -> None:
         """A failure mid-run (file damaged or removed under us): start a fresh cache file."""
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self._db.close()
-        except sqlite3.Error:
-            pass
         self._move_aside(f"error during use: {exc}")
         self._db = self._open()
 
