@@ -156,13 +156,20 @@ class IndexManager:
         try:
             index = await build_index(chunks, self.provider, space, self.cache, slot.note_progress)
         except ProviderError as exc:
-            slot.last_error = str(exc)
+            self.note_error(slot, str(exc))
             raise
         # The swap: documents, index and space change together in one synchronous step.
         slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
         slot.generation += 1
         previous = slot.move(IndexState.READY)
         self.bus.publish(slot.name, previous, slot.status(), reason)
+
+    def note_error(self, slot: IndexSlot, error: str) -> None:
+        """Record a failure that leaves the state as it is (the old index keeps serving) and publish it,
+        so subscribers see it too; the event's previous and new state are the same."""
+        if slot.last_error != error:
+            slot.last_error = error
+            self.bus.publish(slot.name, slot.state, slot.status(), error)
 
     # -- sources -------------------------------------------------------------------------------
     async def reread_sources(self) -> list[str]:
@@ -180,8 +187,8 @@ class IndexManager:
             try:
                 loaded = await asyncio.to_thread(load_corpus, source.kind, source.path, source.options)
             except CorpusError as exc:
-                self.slots[name].last_error = f"sources do not load: {exc}"
                 event(log, "sources_unloadable", level=logging.WARNING, index=name, error=str(exc))
+                self.note_error(self.slots[name], f"sources do not load: {exc}")
                 continue
             documents = tuple(loaded)
             self.sources[name] = IndexSource(

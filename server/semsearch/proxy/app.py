@@ -150,6 +150,8 @@ class _Proxy:
     def __init__(self, model: EmbeddingModel) -> None:
         self.model = model
         self.since = int(time.time())
+        self.requests = 0  # embeddings requests answered, so tests and operators can count calls
+        self.inputs = 0
         self._switching = asyncio.Lock()  # switches apply one at a time, in arrival order
 
     def _describe(self, model: EmbeddingModel) -> dict[str, Any]:
@@ -164,6 +166,8 @@ class _Proxy:
             return error_response(400, exc.message, param=exc.param, code=exc.code)
         started = time.perf_counter()
         body = await run_in_threadpool(render_embeddings, model, parsed)
+        self.requests += 1
+        self.inputs += len(parsed.texts)
         event(
             log,
             "proxy_embedded",
@@ -181,7 +185,8 @@ class _Proxy:
         return JSONResponse({"object": "list", "data": [entry]})
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", **self._describe(self.model)})
+        counters = {"embedding_requests": self.requests, "embedded_inputs": self.inputs}
+        return JSONResponse({"status": "ok", **self._describe(self.model), **counters})
 
     async def admin_model(self, request: Request) -> Response:
         host = request.client.host if request.client else None

@@ -60,6 +60,14 @@ class ProxyProcess:
         self.model = answer["model"]
         return answer
 
+    async def health(self) -> dict[str, Any]:
+        """The proxy's /health answer: served model and request counters."""
+        async with httpx.AsyncClient(timeout=SWITCH_TIMEOUT_SECONDS) as client:
+            response = await client.get(self.url.removesuffix("/v1") + "/health")
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer
+
     async def stop(self) -> int:
         """SIGTERM, then SIGKILL after a grace period; returns the exit code. Safe to call twice."""
         if self.process.returncode is None:

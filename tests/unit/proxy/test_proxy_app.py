@@ -152,7 +152,16 @@ async def test_models_and_health(client: httpx.AsyncClient) -> None:
     assert [(m["id"], m["object"], m["owned_by"]) for m in listed["data"]] == [
         ("hash-v1", "model", "semsearch")
     ]
-    assert (await client.get("/health")).json() == {"status": "ok", "model": "hash-v1", "dimensions": 384}
+    assert (await client.get("/health")).json() == {
+        "status": "ok",
+        "model": "hash-v1",
+        "dimensions": 384,
+        "embedding_requests": 0,
+        "embedded_inputs": 0,
+    }
+    await client.post("/v1/embeddings", json={"input": ["a", "b", "c"]})
+    counted = (await client.get("/health")).json()
+    assert (counted["embedding_requests"], counted["embedded_inputs"]) == (1, 3)
 
 
 async def test_admin_switch_changes_model_and_vectors(client: httpx.AsyncClient) -> None:

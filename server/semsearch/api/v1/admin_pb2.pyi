@@ -211,7 +211,10 @@ Global___IndexSnapshot: _TypeAlias = IndexSnapshot  # noqa: Y015
 
 @_typing.final
 class IndexEvent(_message.Message):
-    """IndexEvent is one state change of one index."""
+    """IndexEvent is one change of one index: a state transition, a swap of a freshly built index
+    while READY (previous_state == state == READY, generation + 1), or a failure that leaves the
+    state as it is (previous_state == state, reason and current.last_error say what failed).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -1,0 +1,99 @@
+"""Concurrent batches: bounded overlap, results in order, a space move cancels the rest; the query LRU."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import numpy as np
+import pytest
+
+from semsearch.embeddings import EmbeddingProvider, Embeddings, EmbeddingSpace, QueryCache, SpaceMoved
+from semsearch.proxy.app import create_app
+from semsearch.proxy.hashing import hash_embed
+
+
+class SlowProvider(httpx.AsyncBaseTransport):
+    """Answers every batch after a fixed delay, counting how many requests overlap."""
+
+    def __init__(self, delay: float, model: str = "hash-v1") -> None:
+        self.inner = httpx.ASGITransport(app=create_app(model))
+        self.delay = delay
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.requests = 0
+        self.cancelled = 0
+        self.answer_as: dict[int, str] = {}  # request number -> model name to echo instead
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        number = self.requests
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            response = await self.inner.handle_async_request(request)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.in_flight -= 1
+        if number in self.answer_as:
+            body = json.loads(await response.aread())
+            body["model"] = self.answer_as[number]
+            return httpx.Response(200, json=body, request=request)
+        return response
+
+
+def provider(transport: httpx.AsyncBaseTransport, concurrency: int) -> EmbeddingProvider:
+    return EmbeddingProvider(
+        "http://provider.test/v1",
+        "hash-v1",
+        transport=transport,
+        batch_size=2,
+        concurrency=concurrency,
+        max_retries=0,
+    )
+
+
+@pytest.mark.parametrize("concurrency", [1, 3, 8])
+async def test_batches_overlap_up_to_the_concurrency_and_keep_their_order(concurrency: int) -> None:
+    slow = SlowProvider(delay=0.05)
+    texts = [f"chunk number {i}" for i in range(24)]  # 12 batches
+    client = provider(slow, concurrency)
+    done: list[int] = []
+    result = await client.embed_documents(texts, on_batch=done.append)
+    await client.aclose()
+    assert slow.requests == 12
+    assert slow.max_in_flight == min(concurrency, 12)
+    assert sum(done) == 24
+    np.testing.assert_allclose(result.vectors, hash_embed(texts, "hash-v1"), atol=1e-6)
+
+
+async def test_a_batch_from_another_space_cancels_the_batches_in_flight() -> None:
+    slow = SlowProvider(delay=0.2)
+    slow.answer_as = {1: "hash-v2"}
+    client = provider(slow, concurrency=4)
+    with pytest.raises(SpaceMoved, match="hash-v2"):
+        await client.embed_documents([f"t{i}" for i in range(16)], expect=("hash-v1", 384))
+    await client.aclose()
+    assert slow.cancelled >= 1
+    assert slow.requests < 8  # the queued batches were never sent
+
+
+def test_query_cache_is_per_space_and_bounded() -> None:
+    space = EmbeddingSpace("hash-v1", 384, (1.0,))
+    other = EmbeddingSpace("hash-v2", 384, (1.0,))
+    cache = QueryCache(size=2)
+    vector = Embeddings(np.zeros((1, 384), dtype=np.float32), "hash-v1", 384)
+    cache.put(space, "a", vector)
+    cache.put(space, "b", vector)
+    assert cache.get(space, "a") is vector
+    cache.put(space, "c", vector)  # evicts the least recently used: "b"
+    assert cache.get(space, "b") is None and cache.get(space, "c") is vector
+    cache.put(space, "d", Embeddings(vector.vectors, "hash-v2", 384))  # echoed from another model
+    assert cache.get(space, "d") is None
+    assert cache.get(other, "a") is None  # the space changed: everything cached before is gone
+    assert cache.get(space, "a") is None
+    assert cache.get(None, "a") is None
