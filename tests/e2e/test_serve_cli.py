@@ -7,11 +7,9 @@ the documentation, and stops it with SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
-from pathlib import Path
 
 import grpc
 import pytest
