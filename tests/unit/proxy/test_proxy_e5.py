@@ -35,6 +35,8 @@ async def test_e5_small_through_the_proxy() -> None:
             "status": "ok",
             "model": "e5-small",
             "dimensions": 384,
+            "embedding_requests": 0,
+            "embedded_inputs": 0,
         }
         query = (await embed(client, [QUERY], "query"))[0]
         relevant, irrelevant = await embed(client, [RELEVANT, IRRELEVANT], "document")

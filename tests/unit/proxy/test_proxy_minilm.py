@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import httpx
 import numpy as np
@@ -107,6 +108,25 @@ def test_minilm_loads_once_per_process() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["minilm", "e5-small"])
+def test_the_real_engines_take_turns(name: str) -> None:
+    """Both engines use every core, so a call into either waits while the other runs (one shared lock)."""
+    model = load_model(name)
+    done = threading.Event()
+
+    def call() -> None:
+        model.embed([QUERY], "query")
+        done.set()
+
+    worker = threading.Thread(target=call)
+    with models._engine_call_lock:  # as if the other engine were mid-call
+        worker.start()
+        assert not done.wait(1.0)
+    assert done.wait(60)
+    worker.join()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("omp_threads", [None, "1"])
 def test_minilm_loads_offline_on_every_core(omp_threads: str | None) -> None:
     """A fresh process without the Hugging Face variables: the loader sets them, and torch's threads."""
@@ -153,7 +173,11 @@ async def test_switching_the_proxy_from_e5_small_to_minilm() -> None:
         assert switched.status_code == 200, switched.text
         assert switched.json() == {"model": "minilm", "dimensions": 384, "previous": "e5-small"}
         health = (await client.get("/health")).json()
-        assert health == {"status": "ok", "model": "minilm", "dimensions": 384}
+        assert {k: health[k] for k in ("status", "model", "dimensions")} == {
+            "status": "ok",
+            "model": "minilm",
+            "dimensions": 384,
+        }
 
         name, minilm_vectors = await embed(client, TEXTS, "document")
         assert name == "minilm"

@@ -30,7 +30,13 @@ async def test_real_process_serves_switches_and_exits_cleanly() -> None:
         assert proxy.url.endswith("/v1")
         root = proxy.url.removesuffix("/v1")
         health = await client.get(f"{root}/health")
-        assert health.json() == {"status": "ok", "model": "hash-v1", "dimensions": 384}
+        assert health.json() == {
+            "status": "ok",
+            "model": "hash-v1",
+            "dimensions": 384,
+            "embedding_requests": 0,
+            "embedded_inputs": 0,
+        }
 
         body = (await client.post("/embeddings", json={"input": texts})).json()
         assert body["model"] == "hash-v1"
