@@ -1,0 +1,34 @@
+"""``python -m bench``: run every benchmark in order, then write BENCHMARKS.md at the repository root."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+from bench import reindex
+from bench.report import Section, write
+
+# In report order; a new benchmark adds its module's ``run`` here.
+BENCHMARKS: list[tuple[str, Callable[[], Awaitable[Section]]]] = [
+    ("reindex", reindex.run),
+]
+
+
+async def main() -> None:
+    started = time.perf_counter()
+    sections = []
+    for name, run in BENCHMARKS:
+        print(f"bench: running {name} ...", file=sys.stderr, flush=True)
+        began = time.perf_counter()
+        section = await run()
+        seconds = time.perf_counter() - began
+        sections.append(Section(section.title, section.body, seconds))
+        print(f"bench: {name} done in {seconds:.0f} s", file=sys.stderr, flush=True)
+    path = write(sections, time.perf_counter() - started)
+    print(f"bench: wrote {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
