@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -84,6 +85,18 @@ class RunningApp:
         return self.server.port
 
 
+async def open_cache(config: Config) -> EmbeddingCache | None:
+    """The durable cache, or None when it is off or cannot be opened: it saves work, it is never
+    a reason not to serve."""
+    if not config.cache.path:
+        return None
+    try:
+        return await asyncio.to_thread(EmbeddingCache, Path(config.cache.path), config.cache.keep_spaces)
+    except (OSError, sqlite3.Error) as exc:
+        event(log, "cache_unavailable", level=logging.ERROR, path=config.cache.path, error=str(exc))
+        return None
+
+
 @contextlib.asynccontextmanager
 async def running(
     config: Config, provider_transport: httpx.AsyncBaseTransport | None = None
@@ -102,9 +115,8 @@ async def running(
             event(log, "bundled_provider_started", url=url, model=config.embeddings.model)
         provider = make_provider(config, url, provider_transport)
         stack.push_async_callback(provider.aclose)
-        cache = None
-        if config.cache.path:
-            cache = await asyncio.to_thread(EmbeddingCache, Path(config.cache.path), config.cache.keep_spaces)
+        cache = await open_cache(config)
+        if cache is not None:
             stack.callback(cache.close)
         manager = IndexManager(
             sources, provider, cache=cache, query_cache=QueryCache(config.cache.query_cache_size)

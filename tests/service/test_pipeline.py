@@ -12,7 +12,7 @@ import grpc
 import httpx
 import pytest
 
-from semsearch.api.v1 import search_pb2
+from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch.app import running
 from semsearch.embeddings import PROBE_TEXT
 from semsearch.proxy.hashing import hash_embed
@@ -159,3 +159,38 @@ async def test_a_corpus_that_stops_loading_keeps_the_last_good_index_serving(
     assert response.hits
     with pytest.raises(grpc.aio.AioRpcError):
         await service.search.Search(search_pb2.SearchRequest(query="disk", indexes=["nope"]))
+    broken.unlink()  # fixed: the same documents as before load again, and the error goes away
+    await wait_for(manager, lambda: not manager.status("runbooks").last_error, timeout=30)
+    assert manager.status("runbooks").generation == 1
+
+
+async def test_a_cache_that_cannot_be_opened_never_stops_the_service(
+    hash_proxy: ProxyProcess, make_service: Any, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should be")
+    config = fixture_config(hash_proxy.url, cache={"path": str(blocker / "embeddings.sqlite")})
+    service: Service = await make_service(config)  # every index READY, without a cache
+    assert service.app.manager.cache is None
+    response = await service.search.Search(search_pb2.SearchRequest(query="disk"))
+    assert response.hits
+
+
+async def test_a_cache_that_breaks_mid_run_turns_off_and_rebuilds_still_complete(
+    hash_proxy: ProxyProcess, make_service: Any, tmp_path: Path
+) -> None:
+    directory = tmp_path / "cache"
+    service: Service = await make_service(
+        fixture_config(hash_proxy.url, cache={"path": str(directory / "embeddings.sqlite")})
+    )
+    manager = service.app.manager
+    cache = manager.cache
+    assert cache is not None and cache.count() == TOTAL_CHUNKS
+    # Its connection breaks and the directory is replaced by a file: the cache cannot come back.
+    cache._db.close()  # type: ignore[union-attr]
+    shutil.rmtree(directory)
+    directory.write_text("not a directory")
+    await service.admin.Reindex(admin_pb2.ReindexRequest(reason="test"))
+    await wait_for(manager, lambda: all(s.generation == 2 for s in manager.statuses()), timeout=30)
+    assert manager.all_ready() and not cache.enabled
+    assert all(not s.last_error for s in manager.statuses())

@@ -93,3 +93,20 @@ def test_a_failed_store_writes_nothing(path: Path) -> None:
     with pytest.raises(ValueError):
         cache.store(V1, "document", TEXTS, hash_embed(TEXTS[:2], "hash-v1"))  # one vector short
     assert cache.count() == 0
+
+
+def test_a_cache_that_cannot_be_recreated_turns_itself_off(path: Path) -> None:
+    cache = EmbeddingCache(path)
+    cache.store(V1, "document", TEXTS, hash_embed(TEXTS, "hash-v1"))
+    # The connection breaks and its directory is replaced by a file: nothing can be reopened.
+    cache._db.close()  # type: ignore[union-attr]
+    for item in path.parent.iterdir():
+        item.unlink()
+    path.parent.rmdir()
+    path.parent.write_text("not a directory")
+    assert cache.lookup(V1, "document", TEXTS) == [None, None, None]
+    assert not cache.enabled
+    cache.store(V1, "document", TEXTS, hash_embed(TEXTS, "hash-v1"))  # a no-op, never an error
+    assert cache.lookup(V1, "document", TEXTS) == [None, None, None]
+    assert cache.prune() == 0 and cache.count() == 0
+    cache.close()

@@ -2,7 +2,8 @@
 
 The space is the full identity — model, dimensions *and fingerprint* — so a model swapped behind an
 unchanged name can never be handed vectors from before the swap. A corrupt or unreadable file is
-moved aside and rebuilt; the service starts either way.
+moved aside and rebuilt; the service starts either way. A cache that cannot be recreated (disk full,
+directory gone or read-only) turns itself off: builds go on without it, they never fail because of it.
 
 Retention: the ``keep_spaces`` most recently used spaces are kept, older ones are pruned.
 """
@@ -58,7 +59,11 @@ class EmbeddingCache:
         self.misses = 0
         self._lock = threading.Lock()
         self._space_ids: dict[EmbeddingSpace, int] = {}
-        self._db = self._open()
+        self._db: sqlite3.Connection | None = self._open()
+
+    @property
+    def enabled(self) -> bool:
+        return self._db is not None
 
     # -- opening and recovery ------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -101,23 +106,32 @@ class EmbeddingCache:
         )
 
     def _recover(self, exc: sqlite3.Error) -> None:
-        """A failure mid-run (file damaged or removed under us): start a fresh cache file."""
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
-        self._move_aside(f"error during use: {exc}")
-        self._db = self._open()
+        """A failure mid-run (file damaged or removed under us): start a fresh cache file, or, when
+        that fails too, carry on without a cache rather than fail the build that is using it."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        try:
+            self._move_aside(f"error during use: {exc}")
+            self._db = self._open()
+        except (OSError, sqlite3.Error) as again:
+            self._space_ids.clear()
+            event(log, "cache_disabled", level=logging.ERROR, path=str(self.path), error=str(again))
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # -- spaces --------------------------------------------------------------------------------
-    def _space_id(self, space: EmbeddingSpace) -> int:
+    def _space_id(self, db: sqlite3.Connection, space: EmbeddingSpace) -> int:
         """The id of the stored space that is the same as ``space`` (fingerprint within tolerance)."""
         known = self._space_ids.get(space)
         now = time.time()
         if known is None:
-            rows = self._db.execute(
+            rows = db.execute(
                 "SELECT id, fingerprint FROM spaces WHERE model = ? AND dimensions = ?",
                 (space.model, space.dimensions),
             ).fetchall()
@@ -130,13 +144,13 @@ class EmbeddingCache:
                     break
             if known is None:
                 fingerprint = np.asarray(space.fingerprint, dtype="<f4").tobytes()
-                cursor = self._db.execute(
+                cursor = db.execute(
                     "INSERT INTO spaces (model, dimensions, fingerprint, last_used) VALUES (?, ?, ?, ?)",
                     (space.model, space.dimensions, fingerprint, now),
                 )
                 known = int(cursor.lastrowid or 0)
             self._space_ids[space] = known
-        self._db.execute("UPDATE spaces SET last_used = ? WHERE id = ?", (now, known))
+        db.execute("UPDATE spaces SET last_used = ? WHERE id = ?", (now, known))
         return known
 
     # -- vectors -------------------------------------------------------------------------------
@@ -145,22 +159,8 @@ class EmbeddingCache:
         if not space.fingerprint:
             return [None] * len(texts)  # an unprobed space has no identity to key on
         keys = [text_key(t) for t in texts]
-        found: dict[bytes, bytes] = {}
         with self._lock:
-            try:
-                space_id = self._space_id(space)
-                unique = list(dict.fromkeys(keys))
-                for start in range(0, len(unique), _LOOKUP_CHUNK):
-                    part = unique[start : start + _LOOKUP_CHUNK]
-                    rows = self._db.execute(
-                        f"SELECT sha256, vector FROM vectors WHERE space_id = ? AND task = ? "
-                        f"AND sha256 IN ({','.join('?' * len(part))})",
-                        (space_id, task, *part),
-                    ).fetchall()
-                    found.update(rows)
-            except sqlite3.Error as exc:
-                self._recover(exc)
-                found = {}
+            found = self._fetch(space, task, keys)
         result: list[np.ndarray | None] = []
         for key in keys:
             blob = found.get(key)
@@ -171,6 +171,28 @@ class EmbeddingCache:
         self.misses += len(result) - hits
         return result
 
+    def _fetch(self, space: EmbeddingSpace, task: str, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Stored vectors by key (the lock is held); a failing or disabled cache finds nothing."""
+        db = self._db
+        if db is None:
+            return {}
+        found: dict[bytes, bytes] = {}
+        try:
+            space_id = self._space_id(db, space)
+            unique = list(dict.fromkeys(keys))
+            for start in range(0, len(unique), _LOOKUP_CHUNK):
+                part = unique[start : start + _LOOKUP_CHUNK]
+                rows = db.execute(
+                    f"SELECT sha256, vector FROM vectors WHERE space_id = ? AND task = ? "
+                    f"AND sha256 IN ({','.join('?' * len(part))})",
+                    (space_id, task, *part),
+                ).fetchall()
+                found.update(rows)
+        except sqlite3.Error as exc:
+            self._recover(exc)
+            return {}
+        return found
+
     def store(self, space: EmbeddingSpace, task: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store vectors in one transaction: all of them or, on failure, none."""
         if not space.fingerprint or not texts:
@@ -179,34 +201,41 @@ class EmbeddingCache:
             (text_key(t), np.asarray(v, dtype="<f4").tobytes()) for t, v in zip(texts, vectors, strict=True)
         ]
         with self._lock:
+            db = self._db
+            if db is None:
+                return
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                space_id = self._space_id(space)
-                self._db.executemany(
+                db.execute("BEGIN IMMEDIATE")
+                space_id = self._space_id(db, space)
+                db.executemany(
                     "INSERT OR REPLACE INTO vectors (space_id, task, sha256, vector) VALUES (?, ?, ?, ?)",
                     [(space_id, task, key, blob) for key, blob in rows],
                 )
-                self._db.execute("COMMIT")
+                db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
                 event(log, "cache_store_failed", level=logging.WARNING, error=str(exc))
                 self._recover(exc)
 
     def prune(self) -> int:
         """Drop every space but the ``keep_spaces`` most recently used; return how many went."""
         with self._lock:
+            db = self._db
+            if db is None:
+                return 0
             try:
                 doomed = [
                     row[0]
-                    for row in self._db.execute(
+                    for row in db.execute(
                         "SELECT id FROM spaces ORDER BY last_used DESC LIMIT -1 OFFSET ?", (self.keep_spaces,)
                     )
                 ]
                 if doomed:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._db.executemany("DELETE FROM spaces WHERE id = ?", [(i,) for i in doomed])
-                    self._db.execute("COMMIT")
+                    db.execute("BEGIN IMMEDIATE")
+                    db.executemany("DELETE FROM spaces WHERE id = ?", [(i,) for i in doomed])
+                    db.execute("COMMIT")
                     self._space_ids = {s: i for s, i in self._space_ids.items() if i not in doomed}
             except sqlite3.Error as exc:
                 self._recover(exc)
@@ -217,4 +246,6 @@ class EmbeddingCache:
 
     def count(self) -> int:
         with self._lock:
+            if self._db is None:
+                return 0
             return int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])

@@ -26,6 +26,17 @@ from semsearch.logs import event
 log = logging.getLogger(__name__)
 
 
+SOURCES_UNLOADABLE = "sources do not load"
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, ProviderError):
+        return str(exc)
+    if isinstance(exc, asyncio.CancelledError):
+        return "rebuild cancelled"
+    return f"rebuild failed unexpectedly: {type(exc).__name__}: {exc}"
+
+
 class WakeTarget(Protocol):
     """What the manager wakes: the watcher."""
 
@@ -125,10 +136,14 @@ class IndexManager:
         started = time.perf_counter()
         try:
             index = await build_index(chunks, self.provider, space, self.cache, slot.set_progress)
-        except ProviderError as exc:
-            slot.last_error = str(exc)
+        except BaseException as exc:
+            # Whatever went wrong (a provider failure, a bug, a cancelled shutdown), the slot must
+            # not stay REBUILDING: it goes back to PARKED and says why; the caller decides what next.
+            slot.last_error = _describe_failure(exc)
             previous = slot.move(IndexState.PARKED)
             self.bus.publish(slot.name, previous, slot.status(), "rebuild failed")
+            if not isinstance(exc, ProviderError | asyncio.CancelledError):
+                event(log, "rebuild_crashed", level=logging.ERROR, exc_info=True, index=slot.name)
             raise
         # The swap: one synchronous step, so a search sees the old index or the new one, never a mix.
         slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
@@ -155,8 +170,10 @@ class IndexManager:
         chunks = tuple(chunk for doc in documents for chunk in doc.chunks)
         try:
             index = await build_index(chunks, self.provider, space, self.cache, slot.note_progress)
-        except ProviderError as exc:
-            self.note_error(slot, str(exc))
+        except Exception as exc:
+            self.note_error(slot, _describe_failure(exc))
+            if not isinstance(exc, ProviderError):
+                event(log, "refresh_crashed", level=logging.ERROR, exc_info=True, index=slot.name)
             raise
         # The swap: documents, index and space change together in one synchronous step.
         slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
@@ -164,12 +181,12 @@ class IndexManager:
         previous = slot.move(IndexState.READY)
         self.bus.publish(slot.name, previous, slot.status(), reason)
 
-    def note_error(self, slot: IndexSlot, error: str) -> None:
-        """Record a failure that leaves the state as it is (the old index keeps serving) and publish it,
-        so subscribers see it too; the event's previous and new state are the same."""
+    def note_error(self, slot: IndexSlot, error: str, reason: str = "") -> None:
+        """Record a failure (or its end, with ``error=""``) that leaves the state as it is — the old
+        index keeps serving — and publish it; the event's previous and new state are the same."""
         if slot.last_error != error:
             slot.last_error = error
-            self.bus.publish(slot.name, slot.state, slot.status(), error)
+            self.bus.publish(slot.name, slot.state, slot.status(), reason or error)
 
     # -- sources -------------------------------------------------------------------------------
     async def reread_sources(self) -> list[str]:
@@ -183,14 +200,16 @@ class IndexManager:
                 continue
             signature = await asyncio.to_thread(source_signature, source.kind, source.path)
             if signature == source.signature:
+                self._sources_load_again(name)  # back to exactly the last good read
                 continue
             try:
                 loaded = await asyncio.to_thread(load_corpus, source.kind, source.path, source.options)
             except CorpusError as exc:
                 event(log, "sources_unloadable", level=logging.WARNING, index=name, error=str(exc))
-                self.note_error(self.slots[name], f"sources do not load: {exc}")
+                self.note_error(self.slots[name], f"{SOURCES_UNLOADABLE}: {exc}")
                 continue
             documents = tuple(loaded)
+            self._sources_load_again(name)
             self.sources[name] = IndexSource(
                 name, source.kind, documents, source.path, source.options, signature
             )
@@ -204,3 +223,9 @@ class IndexManager:
                     chunks=sum(len(d.chunks) for d in documents),
                 )
         return reread
+
+    def _sources_load_again(self, name: str) -> None:
+        slot = self.slots[name]
+        if slot.last_error.startswith(SOURCES_UNLOADABLE):
+            event(log, "sources_loadable_again", index=name)
+            self.note_error(slot, "", reason="sources load again")

@@ -183,7 +183,7 @@ class Watcher:
                 await manager.rebuild(slot, space)
             except SpaceMoved as exc:
                 return self._abandon(space, str(exc))
-            except ProviderError:
+            except Exception:  # a provider failure or a bug: this index failed, the others go on
                 failed.append(slot.name)
             if self._wake.is_set() and await self._moved_since(space):
                 return self._abandon(space, "provider space changed during the rebuild")
@@ -227,7 +227,7 @@ class Watcher:
             except SpaceMoved:
                 manager.forced.setdefault(name, reason)
                 return Outcome.RESTART  # the next tick sees the new space and reindexes everything
-            except ProviderError as exc:
+            except Exception as exc:
                 manager.forced.setdefault(name, reason)  # still wanted: retried after backoff
                 event(log, "reindex_failed", level=logging.WARNING, index=name, error=str(exc))
                 outcome = Outcome.FAILED

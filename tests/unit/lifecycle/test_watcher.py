@@ -197,6 +197,28 @@ async def test_a_partial_failure_reparks_every_index_and_the_next_tick_completes
     assert not h.watcher.incomplete and not h.manager.status("eips").last_error
 
 
+async def test_an_unexpected_error_in_one_rebuild_reparks_and_never_leaves_it_rebuilding(
+    harness: Harness,
+) -> None:
+    h = await built(harness)
+    h.serve("hash-v2")
+    broken = True
+
+    def explode(request: httpx.Request) -> httpx.Response | None:
+        if broken and texts_of(request) & EIP_TEXTS:
+            raise RuntimeError("a bug below the builder")
+        return None
+
+    h.faults.when = explode
+    assert await h.watcher.tick() is Outcome.FAILED
+    assert h.states() == {"runbooks": PARKED, "eips": PARKED}
+    assert "unexpectedly: RuntimeError: a bug below the builder" in h.manager.status("eips").last_error
+    assert h.transitions("eips") == [(READY, PARKED), (PARKED, REBUILDING), (REBUILDING, PARKED)]
+    broken = False
+    assert await h.watcher.tick() is Outcome.SETTLED
+    assert h.states() == {"runbooks": READY, "eips": READY} and h.spaces() == {"hash-v2"}
+
+
 async def test_reverting_to_the_old_model_before_the_retry_ends_consistent(harness: Harness) -> None:
     h = await built(harness)
     h.serve("hash-v2")
