@@ -8,10 +8,12 @@ from semsearch.proxy.app import create_app
 from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.launcher import ProxyError, ProxyProcess, start_proxy
 from semsearch.proxy.models import (
+    AliasedModel,
     E5SmallModel,
     EmbeddingModel,
     HashModel,
     InputType,
+    MiniLMModel,
     UnknownModelError,
     known_models,
     load_model,
@@ -19,10 +21,12 @@ from semsearch.proxy.models import (
 from semsearch.proxy.server import serve
 
 __all__ = [
+    "AliasedModel",
     "E5SmallModel",
     "EmbeddingModel",
     "HashModel",
     "InputType",
+    "MiniLMModel",
     "ProxyError",
     "ProxyProcess",
     "UnknownModelError",
