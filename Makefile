@@ -10,11 +10,11 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck unit proto check-proto bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "semsearch needs Python 3.11, got " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e clients/python -e '.[dev]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -27,7 +27,7 @@ run: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
-PY_DIRS := server tests scripts $(wildcard bench)
+PY_DIRS := server tests scripts $(wildcard bench) $(wildcard clients/python)
 
 # Contracts may not break against the previous commit (buf FILE rules). A deliberate break is made
 # visible by running with BREAKING_AGAINST set to the last commit the break is allowed against.

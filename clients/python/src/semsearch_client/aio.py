@@ -1,0 +1,146 @@
+"""The asyncio client (grpc.aio): searches, index inspection, Reindex and a resubscribing watch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from semsearch_client import requests
+from semsearch_client._api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc, types_pb2
+from semsearch_client.backoff import Backoff
+from semsearch_client.channel import DEFAULT_TIMEOUT, channel_options
+from semsearch_client.errors import error_from_call
+from semsearch_client.retry import RefusalRetry
+from semsearch_client.watch import OnRetry, WatchStream
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+class AsyncSemsearchClient:
+    """Talks to one semsearch server; use ``async with`` or ``await close()``.
+
+    Give a ``target`` ("host:port", plaintext) or an existing ``channel``; a channel passed in
+    belongs to the caller and is left open by ``close()``. ``timeout`` is the default deadline of
+    every unary call in seconds (None: no deadline); each method takes its own ``timeout`` too.
+    ``retry`` opts in to waiting out refusals that carry RetryInfo (see ``RefusalRetry``); it
+    applies to the read-only calls, never to ``reindex``. ``options`` are extra channel options,
+    replacing the defaults of the same key (see ``semsearch_client.channel``).
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        channel: grpc.aio.Channel | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        retry: RefusalRetry | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        if (target is None) == (channel is None):
+            raise ValueError("give either a target or a channel")
+        self._owns_channel = channel is None
+        self.channel = channel or grpc.aio.insecure_channel(str(target), options=channel_options(options))
+        self.timeout = timeout
+        self.retry = retry
+        self._closed = False
+        self._search = search_pb2_grpc.SearchServiceStub(self.channel)
+        self._admin = admin_pb2_grpc.AdminServiceStub(self.channel)
+
+    async def __aenter__(self) -> AsyncSemsearchClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel if the client opened it; open watches end."""
+        self._closed = True
+        if self._owns_channel:
+            await self.channel.close()
+
+    async def search(
+        self,
+        query: str,
+        indexes: str | Iterable[str] = (),
+        top_k: int = 0,
+        min_score: float | None = None,
+        filter: Mapping[str, str] | None = None,
+        all_chunks: bool = False,
+        timeout: float | None = None,
+    ) -> search_pb2.SearchResponse:
+        """Hits best first, the space the query was embedded in, and indexes that could not serve.
+
+        ``indexes`` empty searches every index; ``top_k`` 0 means 10; ``min_score`` None keeps
+        every score; ``filter`` keeps hits whose metadata field equals the value.
+        """
+        request = requests.search_request(query, indexes, top_k, min_score, filter, all_chunks)
+        return await self._unary(self._search.Search, request, timeout)
+
+    async def list_indexes(self, timeout: float | None = None) -> list[types_pb2.Index]:
+        """Every configured index with its state, in configuration order."""
+        response = await self._unary(self._admin.ListIndexes, admin_pb2.ListIndexesRequest(), timeout)
+        return list(response.indexes)
+
+    async def get_index(self, name: str, timeout: float | None = None) -> types_pb2.Index:
+        """One index; ``NotFoundError`` when there is none by that name."""
+        response = await self._unary(self._admin.GetIndex, admin_pb2.GetIndexRequest(name=name), timeout)
+        return response.index
+
+    async def get_embedding_space(self, timeout: float | None = None) -> admin_pb2.GetEmbeddingSpaceResponse:
+        """The provider's space at the last probe, the space the indexes are built in, the probe time."""
+        request = admin_pb2.GetEmbeddingSpaceRequest()
+        return await self._unary(self._admin.GetEmbeddingSpace, request, timeout)
+
+    async def reindex(
+        self, indexes: str | Iterable[str] = (), reason: str = "", timeout: float | None = None
+    ) -> list[types_pb2.Index]:
+        """Schedule a rebuild (every index when empty); returns the indexes as they were accepted."""
+        request = requests.reindex_request(indexes, reason)
+        response = await self._unary(self._admin.Reindex, request, timeout, retry=False)
+        return list(response.indexes)
+
+    def watch_indexes(
+        self,
+        indexes: str | Iterable[str] = (),
+        *,
+        backoff: Backoff | None = None,
+        max_attempts: int | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> WatchStream:
+        """Follow index state: a snapshot, then events; resubscribes (with ``backoff``) when the
+        stream breaks, marking the new snapshot ``resubscribed``. ``max_attempts`` bounds failed
+        subscriptions in a row (None: keep trying until closed); ``on_retry(attempt, delay, error)``
+        is called before each wait (error None: the server ended the stream, e.g. shutting down).
+        """
+        request = requests.watch_request(indexes)
+        closing = self._is_closed
+        return WatchStream(self._admin, request, backoff or Backoff(), max_attempts, closing, on_retry)
+
+    def _is_closed(self) -> bool:
+        return self._closed
+
+    async def _unary(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp],
+        request: Req,
+        timeout: float | None,
+        *,
+        retry: bool = True,
+    ) -> Resp:
+        deadline = self.timeout if timeout is None else timeout
+
+        async def attempt() -> Resp:
+            try:
+                return await method(request, timeout=deadline)
+            except grpc.aio.AioRpcError as exc:
+                raise error_from_call(exc) from exc
+
+        if retry and self.retry is not None:
+            return await self.retry.run_async(attempt)
+        return await attempt()

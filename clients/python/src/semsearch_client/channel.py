@@ -1,0 +1,69 @@
+"""Channel defaults: keepalive, transparent retries of the read-only calls, reconnect backoff."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from semsearch_client.version import __version__
+
+# Seconds a unary call may take unless the client or the call says otherwise.
+DEFAULT_TIMEOUT = 30.0
+
+# Calls that change nothing on the server, so gRPC may repeat them on its own. Reindex is left out:
+# it is control, not a read; a repeat schedules another rebuild (provider cost for every uncached
+# chunk), so whether to repeat it is the caller's decision. WatchIndexes is a stream; the watch
+# helper resubscribes itself.
+RETRIED_METHODS = (
+    ("semsearch.v1.SearchService", "Search"),
+    ("semsearch.v1.AdminService", "ListIndexes"),
+    ("semsearch.v1.AdminService", "GetIndex"),
+    ("semsearch.v1.AdminService", "GetEmbeddingSpace"),
+)
+
+# gRPC retries UNAVAILABLE only while no response has started, so a retried call never duplicates
+# work the server already answered. It cannot tell a dropped connection from semsearch's own
+# refusals (also UNAVAILABLE): those are repeated a few times too, quickly, before surfacing.
+RETRY_POLICY = {
+    "maxAttempts": 4,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "1s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": service, "method": method} for service, method in RETRIED_METHODS],
+                "retryPolicy": RETRY_POLICY,
+            }
+        ]
+    },
+    separators=(",", ":"),
+)
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "grpc.enable_retries": 1,
+    "grpc.service_config": SERVICE_CONFIG,
+    # A gRPC server that keeps its defaults refuses pings more often than every 5 minutes on a
+    # connection that sends no data (a quiet watch stream) and answers too many with GOAWAY, so
+    # 6 minutes is the fastest safe dead-peer check against an untuned server.
+    "grpc.keepalive_time_ms": 360_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.keepalive_permit_without_calls": 0,
+    "grpc.http2.max_pings_without_data": 0,
+    # After a server restart, reconnect within seconds rather than the default two-minute ceiling.
+    "grpc.initial_reconnect_backoff_ms": 200,
+    "grpc.max_reconnect_backoff_ms": 5_000,
+    "grpc.primary_user_agent": f"semsearch-client-python/{__version__}",
+}
+
+
+def channel_options(overrides: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """The default options with ``overrides`` applied (an override replaces the default of its key)."""
+    merged = dict(DEFAULT_OPTIONS)
+    merged.update(overrides)
+    return list(merged.items())

@@ -1,0 +1,162 @@
+"""A WatchIndexes subscription that outlives the stream: it resubscribes when the stream breaks.
+
+The server sends a snapshot first on every subscription, then one event per change; at shutdown it
+ends the stream with OK. Either way the stream is gone, so the watcher subscribes again with
+backoff and resumes from the fresh snapshot, marking it ``resubscribed`` so the consumer knows to
+replace its view instead of applying the snapshot on top of what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+import grpc
+
+from semsearch_client._api.v1 import admin_pb2, admin_pb2_grpc
+from semsearch_client.backoff import Backoff
+from semsearch_client.errors import SemsearchError, UnavailableError, error_from_call
+
+log = logging.getLogger("semsearch_client")
+
+#: Called before each wait to resubscribe: (failed subscriptions in a row, delay in seconds, the
+#: error, or None when the stream simply ended because the server shut down).
+OnRetry = Callable[[int, float, SemsearchError | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class WatchUpdate:
+    """One message of the watch, with where it stands among the subscriptions.
+
+    ``subscription`` counts the streams that delivered something (1 for the first). ``resubscribed``
+    is True on the first message of every stream after the first: a snapshot taken by a new
+    subscription, possibly on a restarted server, after events may have been missed.
+    """
+
+    message: admin_pb2.WatchIndexesResponse
+    subscription: int
+    resubscribed: bool
+
+    @property
+    def sequence(self) -> int:
+        """Position in its own stream: every subscription numbers its messages from 1."""
+        return self.message.sequence
+
+    @property
+    def snapshot(self) -> admin_pb2.IndexSnapshot | None:
+        """Every watched index: replace what you know. Also sent mid-stream to a lagging client."""
+        return self.message.snapshot if self.message.HasField("snapshot") else None
+
+    @property
+    def event(self) -> admin_pb2.IndexEvent | None:
+        """One change of one index: apply it."""
+        return self.message.event if self.message.HasField("event") else None
+
+
+def resubscribable(error: SemsearchError) -> bool:
+    """A broken connection or a server going away is worth another subscription; a refused request
+    (unknown index, too many names) would be refused again."""
+    return isinstance(error, UnavailableError)
+
+
+def _closed_under_us(closing: Callable[[], bool]) -> bool:
+    """grpc.aio reports a call cancelled by closing its channel as CancelledError; that ends the
+    watch, while a cancellation of the consumer's own task must propagate."""
+    task = asyncio.current_task()
+    return closing() and (task is None or task.cancelling() == 0)
+
+
+async def _updates(
+    stub: admin_pb2_grpc.AdminServiceAsyncStub,
+    request: admin_pb2.WatchIndexesRequest,
+    backoff: Backoff,
+    max_attempts: int | None,
+    closing: Callable[[], bool],
+    on_retry: OnRetry | None,
+) -> AsyncGenerator[WatchUpdate, None]:
+    subscription = 0
+    failures = 0  # subscriptions in a row that failed (a stream that delivered counts from zero)
+    while not closing():  # closed during a backoff wait: the channel takes no new calls
+        call = stub.WatchIndexes(request)
+        first = True
+        error: SemsearchError | None = None
+        try:
+            async for message in call:
+                if first:
+                    first = False
+                    subscription += 1
+                    failures = 0
+                    yield WatchUpdate(message, subscription, resubscribed=subscription > 1)
+                else:
+                    yield WatchUpdate(message, subscription, resubscribed=False)
+        except asyncio.CancelledError:
+            if _closed_under_us(closing):
+                return
+            raise
+        except grpc.aio.AioRpcError as exc:
+            if closing():
+                return  # the client was closed under us: the watch is over, not failed
+            error = error_from_call(exc)
+            if not resubscribable(error):
+                raise error from exc
+        finally:
+            call.cancel()  # no-op when the stream already ended; stops it on aclose()/cancel
+        failures += 1
+        if max_attempts is not None and failures >= max_attempts:
+            raise error or UnavailableError(
+                grpc.StatusCode.UNAVAILABLE, "the watch stream ended and was not resubscribed"
+            )
+        delay = backoff.delay(failures - 1)
+        log.info(
+            "watch_resubscribing attempt=%d delay_seconds=%.3f cause=%s",
+            failures,
+            delay,
+            error or "stream ended (server shutting down)",
+        )
+        if on_retry is not None:
+            on_retry(failures, delay, error)
+        await asyncio.sleep(delay)
+
+
+class WatchStream:
+    """Async iterator of ``WatchUpdate``; ``aclose()`` (or leaving ``async with``) ends the stream.
+
+    It never ends on its own unless the client is closed: a broken or ended stream is resubscribed.
+    It raises a ``SemsearchError`` when the server refuses the subscription (e.g. ``NotFoundError``
+    for an unknown index) or after ``max_attempts`` failed subscriptions in a row.
+    """
+
+    def __init__(
+        self,
+        stub: admin_pb2_grpc.AdminServiceAsyncStub,
+        request: admin_pb2.WatchIndexesRequest,
+        backoff: Backoff,
+        max_attempts: int | None,
+        closing: Callable[[], bool],
+        on_retry: OnRetry | None = None,
+    ) -> None:
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1 or None, got {max_attempts}")
+        self._updates = _updates(stub, request, backoff, max_attempts, closing, on_retry)
+
+    def __aiter__(self) -> AsyncIterator[WatchUpdate]:
+        return self
+
+    async def __anext__(self) -> WatchUpdate:
+        return await self._updates.__anext__()
+
+    async def aclose(self) -> None:
+        """Cancel the stream; later iteration ends at once. Call it from the consuming task (or
+        cancel that task instead): a stream cannot be closed while another task is inside it."""
+        await self._updates.aclose()
+
+    async def __aenter__(self) -> WatchStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

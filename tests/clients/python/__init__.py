@@ -1,0 +1,1 @@
+"""Tests of the Python client (clients/python) against real servers."""
