@@ -21,6 +21,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+NODE_CLIENT := clients/node
+NODE_CLIENT_STAMP := $(NODE_CLIENT)/node_modules/.installed
+
+$(NODE_CLIENT_STAMP): $(NODE_CLIENT)/package.json $(NODE_CLIENT)/package-lock.json
+	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/semsearch serve --config $(CONFIG)
 
@@ -48,9 +55,18 @@ typecheck: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) lint typecheck
 	$(BIN)/python scripts/gen_protos.py --check
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-node
+
+# The Node client: its JSDoc types checked by tsc, then its tests, which start their own
+# `semsearch proxy` and `semsearch serve` from the venv (the runner fails when no test ran).
+.PHONY: test-node
+test-node: $(STAMP) $(NODE_CLIENT_STAMP)
+	cd $(NODE_CLIENT) && npm run --silent typecheck
+	cd $(NODE_CLIENT) && SEMSEARCH_BIN="$(CURDIR)/$(BIN)/semsearch" npm test --silent
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(NODE_CLIENT)/node_modules

@@ -1,0 +1,132 @@
+// @ts-check
+/**
+ * The shapes the client returns and accepts (JSDoc only, for editors and `tsc --checkJs`).
+ * Field meanings are documented on the messages in proto/semsearch/v1/.
+ */
+
+/** @typedef {"READY" | "PARKED" | "REBUILDING" | "UNSPECIFIED"} IndexState */
+
+/**
+ * @typedef {object} EmbeddingSpace
+ * @property {string} model model name the provider echoed
+ * @property {number} dimensions vector length
+ * @property {number[]} fingerprint the provider's normalised vector for a fixed probe text
+ */
+
+/**
+ * @typedef {object} RebuildProgress
+ * @property {number} chunksDone
+ * @property {number} chunksTotal
+ * @property {number} chunksCached
+ */
+
+/**
+ * @typedef {object} Index
+ * @property {string} name
+ * @property {string} kind "markdown", "eip", "spec" or "examples"
+ * @property {IndexState} state
+ * @property {EmbeddingSpace | null} space space of the serving vectors; null before the first build
+ * @property {number} documentCount
+ * @property {number} chunkCount
+ * @property {number} generation builds swapped in since the server started
+ * @property {Date | null} stateSince
+ * @property {string} lastError empty when the last build succeeded
+ * @property {RebuildProgress | null} progress set only while REBUILDING
+ */
+
+/**
+ * @typedef {object} SearchHit
+ * @property {string} index
+ * @property {string} documentId
+ * @property {string} chunkId
+ * @property {string} title
+ * @property {string} section
+ * @property {string} snippet
+ * @property {number} score cosine similarity in [-1, 1]
+ * @property {string} source
+ * @property {Record<string, string>} metadata list values comma-joined
+ */
+
+/**
+ * @typedef {object} UnavailableIndex
+ * @property {string} index
+ * @property {IndexState} state
+ * @property {string} reason an ErrorInfo reason such as "INDEX_NOT_READY"
+ * @property {string} message
+ */
+
+/**
+ * @typedef {object} SearchResult
+ * @property {SearchHit[]} hits best first
+ * @property {EmbeddingSpace | null} querySpace the space the query was embedded (and every hit scored) in
+ * @property {UnavailableIndex[]} unavailableIndexes requested indexes that could not serve
+ */
+
+/**
+ * @typedef {object} SearchParams
+ * @property {string} query required; at most 2,048 characters
+ * @property {string[]} [indexes] empty or absent: every index
+ * @property {number} [topK] 0 or absent: 10; at most 100
+ * @property {number} [minScore] leave hits scoring below this out; in [-1, 1]
+ * @property {Record<string, string>} [filter] metadata field equals value
+ * @property {boolean} [allChunks] every matching chunk instead of each document's best one
+ */
+
+/**
+ * @typedef {object} EmbeddingSpaces
+ * @property {EmbeddingSpace | null} providerSpace the provider's space at the last probe
+ * @property {EmbeddingSpace | null} builtSpace the space every READY index was built in
+ * @property {Date | null} probedAt
+ */
+
+/**
+ * @typedef {object} IndexEvent
+ * @property {string} index
+ * @property {IndexState} previousState
+ * @property {IndexState} state
+ * @property {string} reason
+ * @property {Date | null} time
+ * @property {Index} current the index after the change
+ */
+
+/**
+ * One message of a watch. A snapshot replaces what you know; an event applies one change.
+ * `sequence` counts from 1 within one subscription; `subscription` counts the subscriptions made
+ * (it goes up when the client resubscribed after a disconnect, and that stream starts with a snapshot).
+ * @typedef {{ type: "snapshot", sequence: number, subscription: number, indexes: Index[] }
+ *   | { type: "event", sequence: number, subscription: number, event: IndexEvent }} WatchMessage
+ */
+
+/**
+ * @typedef {object} CallOptions
+ * @property {number} [timeoutMs] deadline of the call (default: 30 s for Search, 10 s for admin calls)
+ * @property {AbortSignal} [signal] cancels the call
+ */
+
+/**
+ * @typedef {object} WatchOptions
+ * @property {string[]} [indexes] empty or absent: every index
+ * @property {boolean} [resubscribe] reconnect after the server closed the stream or the connection
+ *   dropped (default true); errors from the server itself (NOT_FOUND...) always end the watch
+ * @property {number} [maxBackoffMs] longest wait between reconnection attempts (default 5,000)
+ * @property {AbortSignal} [signal] ends the watch (the iterator throws the signal's reason)
+ */
+
+/**
+ * @typedef {object} RetryOptions
+ * @property {number} [maxAttempts] attempts per unary call on UNAVAILABLE, first one included (2-5; default 3)
+ * @property {number} [initialBackoffMs] wait before the first retry (default 200)
+ * @property {number} [maxBackoffMs] longest wait between attempts (default 2,000)
+ */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {import("@grpc/grpc-js").ChannelCredentials} [credentials] default: plaintext
+ * @property {RetryOptions | false} [retry] transparent retries of unary calls on UNAVAILABLE; false turns them off
+ * @property {number} [keepaliveMs] ping a connection with calls open this often (default 360,000; a gRPC
+ *   server refuses pings less than 5 minutes apart unless configured otherwise)
+ * @property {import("@grpc/grpc-js").ChannelOptions} [channelOptions] raw gRPC channel options, applied last
+ * @property {string} [protoDir] folder holding semsearch/v1/*.proto (default: the repository's proto/)
+ */
+
+export {};

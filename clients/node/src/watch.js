@@ -1,0 +1,99 @@
+// @ts-check
+/** WatchIndexes as an async iterator that resubscribes after a disconnect. */
+
+import { setTimeout as sleep } from "node:timers/promises";
+
+import { toWatchMessage } from "./convert.js";
+import { fromGrpcError, SemsearchError } from "./errors.js";
+
+/** @typedef {import("./types.js").WatchOptions} WatchOptions */
+/** @typedef {import("./types.js").WatchMessage} WatchMessage */
+/** @typedef {import("@grpc/grpc-js").ClientReadableStream<Record<string, any>>} WatchCall */
+/** @typedef {(request: { indexes: string[] }) => WatchCall} OpenStream */
+
+const FIRST_BACKOFF_MS = 100;
+const DEFAULT_MAX_BACKOFF_MS = 5_000;
+
+/**
+ * Follow index state. Each subscription starts with a snapshot. A stream that ends (the server closed
+ * it) or fails with UNAVAILABLE (connection dropped, server shutting down) is reopened with jittered
+ * exponential backoff, never sooner than the server's RetryInfo asks, and the new stream starts with
+ * a snapshot again. Any other error (e.g. NOT_FOUND for an unknown index) ends the watch by throwing
+ * a SemsearchError.
+ *
+ * @param {OpenStream} open starts one WatchIndexes call
+ * @param {WatchOptions} options
+ * @param {AbortSignal} closed aborted when the client is closed: the watch then just ends
+ * @returns {AsyncGenerator<WatchMessage, void, undefined>}
+ */
+export async function* watchIndexes(open, options, closed) {
+  const stop = options.signal ? AbortSignal.any([options.signal, closed]) : closed;
+  const resubscribe = options.resubscribe ?? true;
+  const maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+  let failures = 0;
+  let subscription = 0; // streams that delivered something; failed attempts to reconnect do not count
+  for (;;) {
+    stopIfAborted(options.signal);
+    if (closed.aborted) {
+      return;
+    }
+    const call = open({ indexes: options.indexes ?? [] });
+    const cancel = () => call.cancel();
+    stop.addEventListener("abort", cancel, { once: true });
+    /** @type {unknown} */
+    let failure = null;
+    try {
+      let first = true;
+      for await (const message of call) {
+        if (first) {
+          first = false;
+          failures = 0;
+          subscription++;
+        }
+        yield toWatchMessage(message, subscription);
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      stop.removeEventListener("abort", cancel);
+      call.cancel(); // ends the call when the consumer stopped early; a no-op once it has ended
+    }
+    stopIfAborted(options.signal);
+    if (closed.aborted) {
+      return;
+    }
+    let delayMs = backoffMs(failures++, maxBackoffMs);
+    if (failure !== null) {
+      const error = fromGrpcError(failure);
+      if (!resubscribe || !(error instanceof SemsearchError) || !error.retryable) {
+        throw error;
+      }
+      delayMs = Math.max(delayMs, error.retryDelayMs ?? 0); // a server going away says when to come back
+    } else if (!resubscribe) {
+      return;
+    }
+    try {
+      await sleep(delayMs, undefined, { signal: stop });
+    } catch {
+      stopIfAborted(options.signal);
+      return; // the client was closed while waiting
+    }
+  }
+}
+
+/** @param {AbortSignal | undefined} signal */
+function stopIfAborted(signal) {
+  if (signal?.aborted) {
+    throw signal.reason;
+  }
+}
+
+/**
+ * Exponential, capped, with jitter so that many watchers of one restarted server do not reconnect in step.
+ * @param {number} failures consecutive reconnections without a message
+ * @param {number} maxMs
+ */
+function backoffMs(failures, maxMs) {
+  const ceiling = Math.min(maxMs, FIRST_BACKOFF_MS * 2 ** failures);
+  return ceiling / 2 + (Math.random() * ceiling) / 2;
+}
