@@ -20,6 +20,9 @@ from semsearch.corpus import load_corpus, source_signature
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, QueryCache
 from semsearch.lifecycle import IndexManager, IndexSource, Watcher, WatcherTiming
 from semsearch.logs import event
+from semsearch.observability import NO_METRICS, Metrics
+from semsearch.observability.http import MetricsEndpoint, start_metrics_endpoint
+from semsearch.observability.prometheus import PrometheusMetrics
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from semsearch.service.server import RunningServer, start_server
 
@@ -49,7 +52,10 @@ def load_sources(config: Config) -> list[IndexSource]:
 
 
 def make_provider(
-    config: Config, url: str, transport: httpx.AsyncBaseTransport | None = None
+    config: Config,
+    url: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    metrics: Metrics = NO_METRICS,
 ) -> EmbeddingProvider:
     emb = config.embeddings
     return EmbeddingProvider(
@@ -63,6 +69,7 @@ def make_provider(
         max_retries=emb.max_retries,
         send_input_type=emb.send_input_type,
         transport=transport,
+        metrics=metrics,
     )
 
 
@@ -79,10 +86,16 @@ class RunningApp:
     server: RunningServer
     provider_url: str
     proxy: ProxyProcess | None
+    metrics: Metrics = NO_METRICS
+    metrics_endpoint: MetricsEndpoint | None = None  # None: metrics are off ([metrics] listen empty)
 
     @property
     def port(self) -> int:
         return self.server.port
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.metrics_endpoint.port if self.metrics_endpoint is not None else None
 
 
 async def open_cache(config: Config) -> EmbeddingCache | None:
@@ -113,7 +126,10 @@ async def running(
             proxy = await stack.enter_async_context(start_proxy(model=config.embeddings.model))
             url = proxy.url
             event(log, "bundled_provider_started", url=url, model=config.embeddings.model)
-        provider = make_provider(config, url, provider_transport)
+        # Off by default: no registry, no port, and every report is a no-op call.
+        exporter = PrometheusMetrics() if config.metrics.listen else None
+        metrics: Metrics = exporter or NO_METRICS
+        provider = make_provider(config, url, provider_transport, metrics)
         stack.push_async_callback(provider.aclose)
         cache = await open_cache(config)
         if cache is not None:
@@ -123,10 +139,15 @@ async def running(
         )
         watcher = Watcher(manager, watcher_timing(config))
         stack.push_async_callback(watcher.stop)
-        server = await start_server(manager, config.server.listen)
+        server = await start_server(manager, config.server.listen, metrics)
         stack.push_async_callback(server.stop, config.server.grace_seconds)
+        endpoint = None
+        if exporter is not None:
+            exporter.watch(manager, watcher)
+            endpoint = await start_metrics_endpoint(exporter.render, config.metrics.listen)
+            stack.push_async_callback(endpoint.stop)
         watcher.start()
-        yield RunningApp(config, manager, watcher, server, url, proxy)
+        yield RunningApp(config, manager, watcher, server, url, proxy, metrics, endpoint)
 
 
 async def serve(config: Config, on_started: Callable[[RunningApp], None] | None = None) -> None:

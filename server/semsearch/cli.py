@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", help="model name sent to the provider (overrides [embeddings].model)")
     serve.add_argument("--log-format", choices=["text", "json"], help="overrides [server].log_format")
     serve.add_argument("--log-level", help="overrides [server].log_level")
+    serve.add_argument("--metrics-listen", help="host:port of /metrics (overrides [metrics].listen)")
 
     proxy = sub.add_parser("proxy", help="run the bundled OpenAI-compatible embedding provider")
     proxy.add_argument("--host", default="127.0.0.1")
@@ -64,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
             embeddings__model=args.model,
             server__log_format=args.log_format,
             server__log_level=args.log_level,
+            metrics__listen=args.metrics_listen,
         )
     except ConfigError as exc:
         print(f"semsearch: config error: {exc}", file=sys.stderr)

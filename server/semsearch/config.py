@@ -57,6 +57,11 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    listen: str = ""  # host:port of the Prometheus endpoint; empty: no metrics port is opened
+
+
+@dataclass(frozen=True)
 class IndexConfig:
     name: str
     kind: str
@@ -70,6 +75,7 @@ class Config:
     embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
     watcher: WatcherConfig = field(default_factory=WatcherConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     indexes: tuple[IndexConfig, ...] = ()
 
 
@@ -78,6 +84,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "embeddings": EmbeddingsConfig,
     "watcher": WatcherConfig,
     "cache": CacheConfig,
+    "metrics": MetricsConfig,
 }
 _INDEX_KEYS = {"name", "kind", "path", "options"}
 ENV_PREFIX = "SEMSEARCH_"
@@ -163,11 +170,19 @@ def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | No
     if duplicates:
         raise ConfigError(f"[[index]]: duplicate name {duplicates[0]!r}")
     cache = sections["cache"]
-    if cache.path and not Path(os.path.expanduser(cache.path)).is_absolute():
-        sections["cache"] = dataclasses.replace(cache, path=str(base / cache.path))
+    if cache.path:
+        # Expand `~` in the stored value too, or the cache opens a folder literally named "~".
+        path = Path(cache.path).expanduser()
+        sections["cache"] = dataclasses.replace(cache, path=str(path if path.is_absolute() else base / path))
     config = Config(indexes=indexes, **sections)
     _validate(config)
     return config
+
+
+def _check_listen(key: str, listen: str) -> None:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{key}: expected host:port, got {listen!r}")
 
 
 def _validate(config: Config) -> None:
@@ -175,9 +190,13 @@ def _validate(config: Config) -> None:
         raise ConfigError("[server].log_format: expected 'text' or 'json'")
     if config.server.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise ConfigError("[server].log_level: expected debug, info, warning or error")
-    host, _, port = config.server.listen.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"[server].listen: expected host:port, got {config.server.listen!r}")
+    _check_listen("[server].listen", config.server.listen)
+    if config.metrics.listen:
+        _check_listen("[metrics].listen", config.metrics.listen)
+        if config.metrics.listen == config.server.listen and not config.metrics.listen.endswith(":0"):
+            raise ConfigError(
+                "[metrics].listen: must differ from [server].listen (metrics have a port of their own)"
+            )
     emb = config.embeddings
     if emb.url and not emb.url.startswith(("http://", "https://")):
         raise ConfigError(f"[embeddings].url: expected an http(s) URL, got {emb.url!r}")

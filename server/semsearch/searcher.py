@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,11 +12,14 @@ from semsearch.embeddings import Embeddings, EmbeddingSpace, ProviderError
 from semsearch.errors import (
     EmbeddingProviderUnavailable,
     EmbeddingSpaceChanged,
+    IndexNotFound,
     IndexNotReady,
+    InvalidArgument,
     Unavailable,
 )
 from semsearch.index import ScoredChunk, VectorIndex
 from semsearch.lifecycle import IndexManager, IndexState
+from semsearch.observability import NO_METRICS, Metrics, SearchOutcome
 from semsearch.query import SearchQuery
 
 # Above this many rows a product costs milliseconds: score in a worker thread (numpy releases the GIL).
@@ -43,18 +47,63 @@ class SearchResult:
     unavailable: list[UnavailableIndex]
 
 
+_UNAVAILABLE_OUTCOMES: dict[str, SearchOutcome] = {
+    IndexNotReady.reason: "not_ready",
+    EmbeddingSpaceChanged.reason: "space_changed",
+}
+
+
+def outcome_of(error: BaseException) -> SearchOutcome:
+    """The metrics outcome of a search that ended in ``error``."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"  # the client went away or its deadline passed
+    if isinstance(error, InvalidArgument):
+        return "invalid"
+    if isinstance(error, IndexNotFound):
+        return "not_found"
+    if isinstance(error, EmbeddingProviderUnavailable):
+        return "provider_unavailable"
+    if isinstance(error, Unavailable):
+        return _UNAVAILABLE_OUTCOMES.get(error.reason, "not_ready")
+    return "error"
+
+
 class Searcher:
-    def __init__(self, manager: IndexManager) -> None:
+    def __init__(self, manager: IndexManager, metrics: Metrics = NO_METRICS) -> None:
         self.manager = manager
+        self.metrics = metrics
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        names = list(query.indexes) or list(self.manager.slots)
+        """Search, and report each covered index's part in it (an index that could not serve says why)."""
+        started = time.perf_counter()
+        names = list(dict.fromkeys(query.indexes)) or list(self.manager.slots)
+        unavailable: list[UnavailableIndex] = []
+        try:
+            result = await self._search(query, names, unavailable)
+        except BaseException as exc:
+            if not isinstance(exc, IndexNotFound):  # an unknown name never becomes a label
+                self._report(names, unavailable, outcome_of(exc), started)
+            raise
+        self._report(names, unavailable, "ok", started)
+        return result
+
+    def _report(
+        self, names: list[str], unavailable: list[UnavailableIndex], rest: SearchOutcome, started: float
+    ) -> None:
+        seconds = time.perf_counter() - started
+        refused = {u.index: _UNAVAILABLE_OUTCOMES.get(u.reason, "not_ready") for u in unavailable}
+        for name in names:
+            self.metrics.index_searched(name, refused.get(name, rest), seconds)
+
+    async def _search(
+        self, query: SearchQuery, names: list[str], unavailable: list[UnavailableIndex]
+    ) -> SearchResult:
         statuses = [self.manager.status(name) for name in names]  # raises IndexNotFound first
-        unavailable = [
+        unavailable.extend(
             UnavailableIndex(s.name, s.state, IndexNotReady.reason, f"index {s.name!r} is {s.state.value}")
             for s in statuses
             if s.state is not IndexState.READY or s.index is None
-        ]
+        )
         if len(unavailable) == len(statuses):
             first = unavailable[0]
             raise IndexNotReady(first.message, index=first.index, state=first.state.value)

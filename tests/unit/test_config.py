@@ -91,3 +91,42 @@ def test_shipped_default_config_is_valid() -> None:
     config = load_config(root / "config" / "default.toml", env={})
     assert config.embeddings.url == ""  # the bundled provider starts
     assert all(ix.path.is_dir() for ix in config.indexes)
+
+
+def test_cache_path_expands_home_then_resolves_relative_to_the_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    home = parse_config({"cache": {"path": "~/cache/vectors.sqlite"}, "index": [INDEX]}, BASE, env={})
+    assert home.cache.path == str(tmp_path / "cache" / "vectors.sqlite")
+    from_env = parse_config({"index": [INDEX]}, BASE, env={"SEMSEARCH_CACHE_PATH": "~/env.sqlite"})
+    assert from_env.cache.path == str(tmp_path / "env.sqlite")
+    relative = parse_config({"cache": {"path": "state/vectors.sqlite"}, "index": [INDEX]}, BASE, env={})
+    assert relative.cache.path == str(BASE / "state" / "vectors.sqlite")
+    off = parse_config({"cache": {"path": ""}, "index": [INDEX]}, BASE, env={})
+    assert off.cache.path == ""
+
+
+def test_metrics_are_off_by_default_and_set_by_file_env_or_flag() -> None:
+    assert parse_config({"index": [INDEX]}, BASE, env={}).metrics.listen == ""
+    from_file = parse_config({"metrics": {"listen": "127.0.0.1:9464"}, "index": [INDEX]}, BASE, env={})
+    assert from_file.metrics.listen == "127.0.0.1:9464"
+    from_env = parse_config({"index": [INDEX]}, BASE, env={"SEMSEARCH_METRICS_LISTEN": "0.0.0.0:9100"})
+    assert from_env.metrics.listen == "0.0.0.0:9100"
+    assert with_overrides(from_env, metrics__listen="127.0.0.1:0").metrics.listen == "127.0.0.1:0"
+    assert with_overrides(from_env, metrics__listen="").metrics.listen == ""  # a flag can turn it off
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        ({"listen": "nowhere"}, r"\[metrics\].listen: expected host:port"),
+        ({"listen": "127.0.0.1:70000"}, r"\[metrics\].listen: expected host:port"),
+        ({"listen": "127.0.0.1:50051"}, r"\[metrics\].listen: must differ from \[server\].listen"),
+        ({"port": 9464}, r"\[metrics\]: unknown key 'port'"),
+        ({"listen": 9464}, r"\[metrics\].listen: expected str"),
+    ],
+)
+def test_bad_metrics_config_names_the_key(metrics: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"metrics": metrics, "index": [INDEX]}, BASE, env={})

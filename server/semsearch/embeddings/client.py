@@ -11,6 +11,7 @@ import base64
 import logging
 import math
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,6 +21,7 @@ import numpy as np
 
 from semsearch.embeddings.errors import ProviderError, ProviderResponseError, ProviderUnavailable, SpaceMoved
 from semsearch.logs import event
+from semsearch.observability import NO_METRICS, Metrics, ProviderErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class EmbeddingProvider:
         backoff_base: float = 0.25,
         backoff_cap: float = 8.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.url = api_base(url)
         self.model = model
@@ -75,6 +78,8 @@ class EmbeddingProvider:
         limits = httpx.Limits(max_connections=concurrency + 16, max_keepalive_connections=concurrency + 4)
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, transport=transport, limits=limits)
         self.calls = 0  # requests sent, retries included
+        # Also carries the app's metrics to the index builder, which reaches them only through here.
+        self.metrics = metrics
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -130,20 +135,33 @@ class EmbeddingProvider:
         attempt = 0
         while True:
             self.calls += 1
+            started = time.perf_counter()
+            kind: ProviderErrorKind
             try:
                 response = await self._http.post("/embeddings", json=payload, timeout=timeout)
             except httpx.TimeoutException as exc:
                 failure: ProviderError = ProviderUnavailable(
                     f"provider timed out after {timeout:g}s: {exc!r}"
                 )
+                kind = "timeout"
             except httpx.TransportError as exc:
                 failure = ProviderUnavailable(f"provider unreachable at {self.url}: {exc!r}")
+                kind = "connection"
             else:
                 if response.status_code == 200:
-                    return parse_response(response, len(texts))
+                    try:
+                        result = parse_response(response, len(texts))
+                    except ProviderResponseError:
+                        self.metrics.provider_request(task, time.perf_counter() - started, "bad_response")
+                        raise
+                    self.metrics.provider_request(task, time.perf_counter() - started, None)
+                    return result
                 failure = _status_failure(response)
+                kind = _status_kind(response.status_code)
                 if response.status_code not in _RETRYABLE_STATUS:
+                    self.metrics.provider_request(task, time.perf_counter() - started, kind)
                     raise failure
+            self.metrics.provider_request(task, time.perf_counter() - started, kind)
             if attempt >= retries:
                 raise failure
             delay = self._delay(attempt, failure.retry_after)
@@ -157,6 +175,7 @@ class EmbeddingProvider:
                 task=task,
                 inputs=len(texts),
             )
+            self.metrics.provider_retry(task)
             await asyncio.sleep(delay)
             attempt += 1
 
@@ -193,6 +212,12 @@ def _status_failure(response: httpx.Response) -> ProviderError:
     if response.status_code in _RETRYABLE_STATUS:
         return ProviderUnavailable(message, retry_after)
     return ProviderResponseError(message)
+
+
+def _status_kind(status: int) -> ProviderErrorKind:
+    if status == 429:
+        return "rate_limited"
+    return "server_error" if status >= 500 else "client_error"
 
 
 def _retry_after(value: str | None) -> float | None:

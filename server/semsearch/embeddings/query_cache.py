@@ -7,10 +7,14 @@ under, and a vector echoed during a swap behind an unchanged name cannot survive
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 
 from semsearch.embeddings.client import Embeddings
 from semsearch.embeddings.space import EmbeddingSpace
+from semsearch.logs import event
+
+log = logging.getLogger(__name__)
 
 
 class QueryCache:
@@ -21,8 +25,21 @@ class QueryCache:
         self._space: EmbeddingSpace | None = None
         self._entries: OrderedDict[str, Embeddings] = OrderedDict()
 
+    @property
+    def entry_count(self) -> int:  # not __len__: an empty cache must stay truthy for `cache or default`
+        return len(self._entries)
+
     def _follow(self, space: EmbeddingSpace) -> None:
         if space != self._space:
+            if self._space is not None:
+                event(
+                    log,
+                    "query_cache_cleared",
+                    reason="provider space changed",
+                    previous=self._space.describe(),
+                    space=space.describe(),
+                    dropped=len(self._entries),
+                )
             self._entries.clear()
             self._space = space
 

@@ -2,19 +2,22 @@
 
 Vectors come from the durable cache where it has them; only the rest reach the provider, in
 concurrent batches, and are stored back. Every vector is checked to come from ``space``.
+Each build's duration and outcome, and the cache's hits and misses, go to the provider's metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from semsearch.corpus import Chunk
-from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpace
+from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpace, SpaceMoved
 from semsearch.index import VectorIndex
 from semsearch.lifecycle.slot import Progress
+from semsearch.observability import RebuildOutcome
 
 DOCUMENT_TASK = "document"
 
@@ -27,6 +30,29 @@ async def build_index(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> VectorIndex:
     """Raises SpaceMoved when the provider answers from another space, ProviderError otherwise."""
+    started = time.perf_counter()
+    outcome: RebuildOutcome = "failed"  # a provider error, or anything unexpected
+    try:
+        index = await _build(chunks, provider, space, cache, on_progress)
+        outcome = "ok"
+        return index
+    except SpaceMoved:
+        outcome = "space_moved"
+        raise
+    except asyncio.CancelledError:
+        outcome = "cancelled"  # the watcher stopped, or abandoned the build
+        raise
+    finally:
+        provider.metrics.rebuild_finished(outcome, time.perf_counter() - started)
+
+
+async def _build(
+    chunks: Sequence[Chunk],
+    provider: EmbeddingProvider,
+    space: EmbeddingSpace,
+    cache: EmbeddingCache | None,
+    on_progress: Callable[[Progress], None] | None,
+) -> VectorIndex:
     total = len(chunks)
     vectors = np.empty((total, space.dimensions), dtype=np.float32)
     texts = [chunk.text for chunk in chunks]
@@ -40,6 +66,8 @@ async def build_index(
             else:
                 vectors[row] = vector
     cached = total - len(missing)
+    if cache is not None:
+        provider.metrics.chunk_cache_lookup(cached, len(missing))
     done = cached
     if on_progress is not None:
         on_progress(Progress(done, total, cached))

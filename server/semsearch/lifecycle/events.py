@@ -33,10 +33,12 @@ class Subscription:
     """A bounded queue of events for one subscriber; overflowing marks it lagged instead of blocking.
 
     ``None`` in the queue means the bus closed (server shutdown): the consumer should finish.
+    ``kind`` says who listens ("watch" for a WatchIndexes stream), so each kind can be counted.
     """
 
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, kind: str = "internal") -> None:
         self._bus = bus
+        self.kind = kind
         self.queue: asyncio.Queue[StateChange | None] = asyncio.Queue(SUBSCRIBER_QUEUE_LIMIT)
         self.lagged = False
 
@@ -72,8 +74,8 @@ class EventBus:
     def add_listener(self, listener: Callable[[StateChange], None]) -> None:
         self._listeners.append(listener)
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self)
+    def subscribe(self, kind: str = "internal") -> Subscription:
+        sub = Subscription(self, kind)
         self._subscriptions.add(sub)
         return sub
 
@@ -83,6 +85,10 @@ class EventBus:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
+
+    def subscribers(self, kind: str) -> int:
+        """Open subscriptions of one kind (read at every metrics scrape)."""
+        return sum(1 for sub in self._subscriptions if sub.kind == kind)
 
     def next_sequence(self) -> int:
         return next(self._sequence)

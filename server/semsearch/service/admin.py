@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,14 +11,21 @@ import grpc
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc
 from semsearch.errors import IndexNotFound, InvalidArgument
 from semsearch.lifecycle import IndexManager
+from semsearch.logs import event
+from semsearch.observability import NO_METRICS, Metrics
 from semsearch.query import MAX_INDEX_NAMES
 from semsearch.service import convert
 from semsearch.service.errors import stream_errors, unary_errors
 
+log = logging.getLogger(__name__)
+
+WATCH_SUBSCRIPTION = "watch"  # the bus subscription kind of a WatchIndexes stream (counted in metrics)
+
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, manager: IndexManager) -> None:
+    def __init__(self, manager: IndexManager, metrics: Metrics = NO_METRICS) -> None:
         self.manager = manager
+        self.metrics = metrics
 
     @unary_errors
     async def ListIndexes(
@@ -68,7 +76,14 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 raise IndexNotFound(f"no index named {name!r}", index=name)
         watched = names or set(self.manager.slots)
         # Subscribe and snapshot in one synchronous step: no event can fall between the two.
-        subscription = self.manager.bus.subscribe()
+        subscription = self.manager.bus.subscribe(WATCH_SUBSCRIPTION)
+        watching = ",".join(sorted(names)) or "*"
+        event(
+            log,
+            "watch_opened",
+            indexes=watching,
+            subscribers=self.manager.bus.subscribers(WATCH_SUBSCRIPTION),
+        )
         sequence = 0
         try:
             while True:
@@ -89,7 +104,19 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                     message.sequence = sequence
                     yield message
                 # Fell behind: drop the stale backlog and resynchronise with a fresh snapshot.
+                dropped = 0
                 while not subscription.queue.empty():
-                    subscription.queue.get_nowait()
+                    if subscription.queue.get_nowait() is None:
+                        return  # the bus closed while we lagged: end with OK, do not wait forever
+                    dropped += 1
+                event(log, "watch_resynchronised", level=logging.WARNING, indexes=watching, dropped=dropped)
+                self.metrics.watch_resynchronised()
         finally:
             subscription.close()
+            event(
+                log,
+                "watch_closed",
+                indexes=watching,
+                messages=sequence,
+                subscribers=self.manager.bus.subscribers(WATCH_SUBSCRIPTION),
+            )

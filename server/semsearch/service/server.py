@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
 from semsearch.lifecycle import IndexManager
 from semsearch.logs import event
+from semsearch.observability import NO_METRICS, Metrics
 from semsearch.searcher import Searcher
 from semsearch.service.admin import AdminServicer
 from semsearch.service.health import HealthReporter
@@ -44,7 +45,7 @@ class RunningServer:
         event(log, "grpc_server_stopped", address=self.address)
 
 
-async def start_server(manager: IndexManager, listen: str) -> RunningServer:
+async def start_server(manager: IndexManager, listen: str, metrics: Metrics = NO_METRICS) -> RunningServer:
     """Bind ``listen`` (port 0 picks a free one), register every service, start serving."""
     server = grpc.aio.server(
         options=[
@@ -53,8 +54,9 @@ async def start_server(manager: IndexManager, listen: str) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ]
     )
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(Searcher(manager)), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(manager), server)
+    searcher = Searcher(manager, metrics)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(searcher, metrics), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(manager, metrics), server)
     health = HealthReporter(manager)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
