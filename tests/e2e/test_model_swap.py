@@ -8,27 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 import pytest
 
 from semsearch.api.v1 import search_pb2
 from semsearch.config import parse_config
 from semsearch.corpus import load_corpus
 from semsearch.proxy.launcher import start_proxy
-from semsearch.proxy.models import load_model
 from tests.support.ops_docs import PARAPHRASES, write_docs
+from tests.support.oracle import assert_scored_in
 from tests.support.status import failure
 from tests.support.waiting import wait_for
-
-
-@cache
-def vector(model: str, text: str, task: str) -> np.ndarray:
-    return load_model(model).embed([text], "query" if task == "query" else "document")[0]
 
 
 @pytest.mark.slow
@@ -90,10 +83,5 @@ async def test_e5_to_minilm_swap_heals_and_never_mixes(tmp_path: Path, make_serv
 
     assert {r.query_space.model for _, r in responses} <= {"e5-small", "minilm"}
     for question, response in responses:
-        model = response.query_space.model
-        for hit in response.hits:
-            expected = float(
-                vector(model, question, "query") @ vector(model, chunk_text[hit.chunk_id], "document")
-            )
-            assert hit.score == pytest.approx(expected, abs=2e-3), f"{hit.chunk_id} not scored in {model}"
+        assert_scored_in(question, response, text_of=lambda hit: chunk_text[hit.chunk_id], tolerance=2e-3)
     print(f"\ne5-small -> minilm: {len(responses)} searches answered, {len(refusals)} refused")

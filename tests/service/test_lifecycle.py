@@ -1,7 +1,7 @@
 """Self-healing over gRPC: model switches under search load, detection, health and watch streams.
 
-Every hit is checked by the oracle: its score is recomputed with the hash model named in the
-response; a hit scored across two spaces cannot match.
+Every hit is checked by the oracle (tests/support/oracle.py): its score is recomputed with the
+hash model named in the response; a hit scored across two spaces cannot match.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from semsearch.api.v1 import admin_pb2, search_pb2, types_pb2
 from semsearch.app import running
 from semsearch.lifecycle import IndexManager
-from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.launcher import ProxyProcess
-from tests.support.corpora import fixture_chunks
+from tests.support.oracle import assert_scored_in
 from tests.support.server import Service, fixture_config
 from tests.support.status import failure
 from tests.support.waiting import wait_all_ready, wait_for
@@ -39,16 +38,6 @@ QUERIES = [
     "disk usage query",
     "sync committee",
 ]
-CHUNKS = fixture_chunks()
-
-
-def check_oracle(query: str, response: search_pb2.SearchResponse) -> None:
-    model = response.query_space.model
-    for hit in response.hits:
-        vectors = hash_embed([query, CHUNKS[(hit.index, hit.chunk_id)].text], model)
-        assert hit.score == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4), (
-            f"hit {hit.chunk_id} was not scored in {model}: mixed spaces"
-        )
 
 
 def in_space(manager: IndexManager, model: str) -> bool:
@@ -97,7 +86,7 @@ class Load:
                 assert got.retry_info is not None
                 self.refused.append(got.error_info.reason)
                 continue
-            check_oracle(query, response)
+            assert_scored_in(query, response)
             self.ok.append(response.query_space.model)
             async with self._answered:
                 self._answered.notify_all()
@@ -188,7 +177,7 @@ async def test_the_first_query_after_a_switch_is_refused_and_wakes_the_watcher(
     await settle(service, "hash-v2")
     response = await service.search.Search(search_pb2.SearchRequest(query="validator", indexes=["eips"]))
     assert response.query_space.model == "hash-v2"
-    check_oracle("validator", response)
+    assert_scored_in("validator", response)
 
 
 async def test_a_model_swapped_behind_the_same_name_is_detected_and_rebuilt(
@@ -206,9 +195,8 @@ async def test_a_model_swapped_behind_the_same_name_is_detected_and_rebuilt(
     assert after.built_space.model == before.built_space.model == "hash-v1"
     assert list(after.built_space.fingerprint) != list(before.built_space.fingerprint)
     response = await service.search.Search(search_pb2.SearchRequest(query="blob fee market", top_k=5))
-    for hit in response.hits:  # scored in the model really serving now, whatever its name
-        vectors = hash_embed(["blob fee market", CHUNKS[(hit.index, hit.chunk_id)].text], "hash-v2")
-        assert hit.score == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4)
+    # Scored in the model really serving now, whatever its name.
+    assert_scored_in("blob fee market", response, model="hash-v2")
 
 
 async def test_health_follows_every_state_change(hash_proxy: ProxyProcess, service: Service) -> None:
