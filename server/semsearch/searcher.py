@@ -68,6 +68,13 @@ def outcome_of(error: BaseException) -> SearchOutcome:
     return "error"
 
 
+def _mismatch(embedded: Embeddings, name: str, index: VectorIndex) -> str:
+    echoed = f"{embedded.model}/{embedded.dimensions}"
+    if index.space.matches_echo(embedded.model, embedded.dimensions):
+        return f"query embedded by another model served as {echoed}; index {name!r} was built before the swap"
+    return f"query embedded in {echoed}, index {name!r} built in {index.space.describe()}"
+
+
 class Searcher:
     def __init__(self, manager: IndexManager, metrics: Metrics = NO_METRICS) -> None:
         self.manager = manager
@@ -122,14 +129,10 @@ class Searcher:
                         )
                     )
                 continue
-            if not index.space.matches_echo(embedded.model, embedded.dimensions):
+            if not index.space.admits(embedded):
                 unavailable.append(
                     UnavailableIndex(
-                        name,
-                        slot.state,
-                        EmbeddingSpaceChanged.reason,
-                        f"query embedded in {embedded.model}/{embedded.dimensions}, "
-                        f"index {name!r} built in {index.space.describe()}",
+                        name, slot.state, EmbeddingSpaceChanged.reason, _mismatch(embedded, name, index)
                     )
                 )
                 continue
@@ -152,7 +155,7 @@ class Searcher:
         if cached is not None:
             return cached
         try:
-            embedded = await self.manager.provider.embed_query(text)
+            embedded = await self.manager.provider.embed_query(text, with_probe=True)
         except ProviderError as exc:
             raise EmbeddingProviderUnavailable(
                 f"embedding provider failed: {exc}", retry_after=exc.retry_after or 1.0

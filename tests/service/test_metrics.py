@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch.app import running
 from semsearch.config import Config, with_overrides
+from semsearch.embeddings import PROBE_TEXT
 from semsearch.observability import NO_METRICS
 from semsearch.proxy.launcher import ProxyProcess
 from tests.conftest import REPO
@@ -174,7 +175,8 @@ async def test_a_scrape_reports_searches_states_builds_provider_and_caches(
     assert value(samples, "semsearch_query_cache_entries") == 2
 
     provider = "semsearch_provider_request_duration_seconds_count"
-    assert value(samples, provider, task="query", outcome="ok") == 2  # one per query-cache miss
+    # One per query-cache miss, and the probe embedded as a query when the space was first seen.
+    assert value(samples, provider, task="query", outcome="ok") == 3
     assert value(samples, provider, task="document", outcome="ok") > 0
     assert value(samples, "semsearch_provider_errors_total", task="document", kind="server_error") == 0
     assert value(samples, "semsearch_provider_retries_total", task="query") == 0
@@ -207,7 +209,9 @@ async def test_a_failing_provider_shows_in_errors_retries_and_search_outcomes(
     hash_proxy: ProxyProcess, make_service: Any
 ) -> None:
     def fail_queries(request: httpx.Request) -> Any:
-        return status(503, {"retry-after": "0"}) if b'"input_type":"query"' in request.content else None
+        body = json.loads(request.content)
+        searching = body.get("input_type") == "query" and body["input"] != [PROBE_TEXT]  # not the probe
+        return status(503, {"retry-after": "0"}) if searching else None
 
     faults = FaultTransport(httpx.AsyncHTTPTransport(), when=fail_queries)
     service: Service = await make_service(with_metrics(fixture_config(hash_proxy.url)), transport=faults)

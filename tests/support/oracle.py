@@ -87,10 +87,9 @@ class HashSpaces:
         """Count the response's hits by verdict.
 
         ``consistent``: scored in the real model of the named space. ``alias-window``: the index is
-        consistent but the query was embedded by another model served under the *same name* — the
-        documented window of a swap behind an unchanged name, which no echo can reveal and the next
-        probe closes. ``mixed``: anything else (an index holding vectors of two spaces included).
-        """
+        consistent but the query was embedded by another model served under the *same name* — what
+        the probe sent with every query exists to prevent. ``mixed``: anything else (an index
+        holding vectors of two spaces included)."""
         verdicts: Counter[str] = Counter()
         real = self.real_model(response.query_space)
         for hit in response.hits:

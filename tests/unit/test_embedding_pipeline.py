@@ -9,9 +9,17 @@ import httpx
 import numpy as np
 import pytest
 
-from semsearch.embeddings import EmbeddingProvider, Embeddings, EmbeddingSpace, QueryCache, SpaceMoved
+from semsearch.embeddings import (
+    PROBE_TEXT,
+    EmbeddingProvider,
+    Embeddings,
+    EmbeddingSpace,
+    QueryCache,
+    SpaceMoved,
+)
 from semsearch.proxy.app import create_app
 from semsearch.proxy.hashing import hash_embed
+from semsearch.proxy.models import AliasedModel, load_model
 
 
 class SlowProvider(httpx.AsyncBaseTransport):
@@ -25,10 +33,13 @@ class SlowProvider(httpx.AsyncBaseTransport):
         self.requests = 0
         self.cancelled = 0
         self.answer_as: dict[int, str] = {}  # request number -> model name to echo instead
+        self.swap_after: int | None = None  # after this many requests hash-v2 answers as hash-v1
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
         number = self.requests
+        if self.swap_after is not None and number > self.swap_after:
+            self.inner.app.state.proxy.model = AliasedModel(load_model("hash-v2"), "hash-v1")  # type: ignore[attr-defined]
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -80,6 +91,36 @@ async def test_a_batch_from_another_space_cancels_the_batches_in_flight() -> Non
     await client.aclose()
     assert slow.cancelled >= 1
     assert slow.requests < 8  # the queued batches were never sent
+
+
+async def test_a_model_swapped_behind_the_name_mid_build_is_caught_by_the_batch_probe() -> None:
+    slow = SlowProvider(delay=0.0)
+    client = provider(slow, concurrency=1)
+    texts = [f"t{i}" for i in range(16)]  # 8 batches
+    fingerprint = tuple(hash_embed([PROBE_TEXT], "hash-v1")[0].tolist())
+    result = await client.embed_documents(texts, expect=("hash-v1", 384), fingerprint=fingerprint)
+    np.testing.assert_allclose(result.vectors, hash_embed(texts, "hash-v1"), atol=1e-6)  # probe stripped
+    slow.swap_after = 2  # from the third request on, another model answers under the same name
+    slow.requests = 0
+    with pytest.raises(SpaceMoved, match="probe vector"):
+        await client.embed_documents(texts, expect=("hash-v1", 384), fingerprint=fingerprint)
+    assert slow.requests <= 4  # the first foreign batch (the third) stopped the build
+    await client.aclose()
+
+
+async def test_a_query_can_carry_the_probe_as_proof_of_its_model() -> None:
+    client = provider(SlowProvider(delay=0.0), concurrency=1)
+    plain = await client.embed_query("who attests")
+    proven = await client.embed_query("who attests", with_probe=True)
+    await client.aclose()
+    assert plain.probe is None and proven.vectors.shape == (1, 384)
+    np.testing.assert_allclose(proven.vectors, plain.vectors, atol=1e-6)
+    assert proven.probe is not None
+    np.testing.assert_allclose(proven.probe, hash_embed([PROBE_TEXT], "hash-v1")[0], atol=1e-6)
+    space = EmbeddingSpace("hash-v1", 384, (1.0,), tuple(hash_embed([PROBE_TEXT], "hash-v1")[0].tolist()))
+    other = EmbeddingSpace("hash-v1", 384, (1.0,), tuple(hash_embed([PROBE_TEXT], "hash-v2")[0].tolist()))
+    assert space.admits(proven) and not other.admits(proven)
+    assert other.admits(plain)  # without a probe only the echo can be checked
 
 
 def test_query_cache_is_per_space_and_bounded() -> None:

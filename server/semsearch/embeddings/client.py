@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 
 from semsearch.embeddings.errors import ProviderError, ProviderResponseError, ProviderUnavailable, SpaceMoved
+from semsearch.embeddings.probe import PROBE_TEXT, same_direction
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics, ProviderErrorKind
 
@@ -35,6 +36,7 @@ class Embeddings:
     vectors: np.ndarray  # (n, dimensions) float32, rows L2-normalised
     model: str  # as echoed by the provider
     dimensions: int
+    probe: np.ndarray | None = None  # the probe text's vector from the same request, when asked for
 
 
 def api_base(url: str) -> str:
@@ -84,21 +86,32 @@ class EmbeddingProvider:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def embed_query(self, text: str) -> Embeddings:
-        """One query vector; short timeout and a single retry, since a client is waiting."""
-        return await self._request([text], "query", self.query_timeout, min(self.max_retries, 1))
+    async def embed_query(self, text: str, with_probe: bool = False) -> Embeddings:
+        """One query vector; short timeout and a single retry, since a client is waiting.
+
+        ``with_probe`` sends the probe text in the same request and returns its vector as ``probe``:
+        proof of which model embedded the query, whatever name it was served under.
+        """
+        texts = [text, PROBE_TEXT] if with_probe else [text]
+        result = await self._request(texts, "query", self.query_timeout, min(self.max_retries, 1))
+        if not with_probe:
+            return result
+        return Embeddings(result.vectors[:1], result.model, result.dimensions, result.vectors[1])
 
     async def embed_documents(
         self,
         texts: Sequence[str],
         on_batch: Callable[[int], None] | None = None,
         expect: tuple[str, int] | None = None,
+        fingerprint: Sequence[float] = (),
     ) -> Embeddings:
         """Embed many texts in batches, ``concurrency`` of them in flight, results in input order.
 
-        Every batch must echo the same model and dimensions (``expect`` when given): the first one
-        that does not raises SpaceMoved and cancels the batches still in flight, as does any other
-        failure once its retries are spent.
+        Every batch must echo the same model and dimensions (``expect`` when given) and, with a
+        ``fingerprint``, carries the probe text whose vector must match it — so a model swapped
+        behind the same name is caught in the first batch it answers. The first batch that does not
+        match raises SpaceMoved and cancels the batches still in flight, as does any other failure
+        once its retries are spent.
         """
         if not texts:
             raise ValueError("embed_documents needs at least one text")
@@ -107,14 +120,22 @@ class EmbeddingProvider:
         gate = asyncio.Semaphore(self.concurrency)
 
         async def run(position: int, batch: Sequence[str]) -> None:
+            sent = [*batch, PROBE_TEXT] if fingerprint else batch
             async with gate:
-                result = await self._request(batch, "document", self.batch_timeout, self.max_retries)
+                result = await self._request(sent, "document", self.batch_timeout, self.max_retries)
             reference = expect or next(((r.model, r.dimensions) for r in results if r is not None), None)
             if reference is not None and (result.model, result.dimensions) != reference:
                 raise SpaceMoved(
                     f"provider answered in {result.model}/{result.dimensions} "
                     f"while building for {reference[0]}/{reference[1]}"
                 )
+            if fingerprint:
+                if not same_direction(result.vectors[-1], fingerprint):
+                    raise SpaceMoved(
+                        f"provider answered as {result.model}/{result.dimensions} from another model "
+                        "(its probe vector no longer matches the space being built)"
+                    )
+                result = Embeddings(result.vectors[:-1], result.model, result.dimensions)
             results[position] = result
             if on_batch is not None:
                 on_batch(len(batch))

@@ -56,8 +56,8 @@ class QueryCache:
         return found
 
     def put(self, space: EmbeddingSpace | None, text: str, embedded: Embeddings) -> None:
-        # Only a vector echoed as the probed space's model may be filed under it.
-        if space is None or self.size == 0 or not space.matches_echo(embedded.model, embedded.dimensions):
+        # Only a vector proven to come from the probed space's model may be filed under it.
+        if space is None or self.size == 0 or not space.admits(embedded):
             return
         self._follow(space)
         self._entries[text] = embedded

@@ -81,7 +81,10 @@ async def _build(
     if missing:
         wanted = [texts[row] for row in missing]
         result = await provider.embed_documents(
-            wanted, on_batch=batch_done, expect=(space.model, space.dimensions)
+            wanted,
+            on_batch=batch_done,
+            expect=(space.model, space.dimensions),
+            fingerprint=space.fingerprint,
         )
         vectors[missing] = result.vectors
         if cache is not None:

@@ -122,7 +122,7 @@ class Watcher:
 
     async def _probe(self) -> EmbeddingSpace | None:
         try:
-            space = await probe_space(self.manager.provider)
+            space = await probe_space(self.manager.provider, self.manager.provider_space)
         except ProviderError as exc:
             event(
                 log,
