@@ -160,12 +160,14 @@ async def test_a_model_switch_under_load_parks_rebuilds_and_never_mixes(
     assert last_park < first_rebuild, "an index was rebuilt before every index was parked"
 
 
+@pytest.mark.parametrize("serve_as", [None, "hash-v1"], ids=["renamed", "behind-the-same-name"])
 async def test_the_first_query_after_a_switch_is_refused_and_wakes_the_watcher(
-    hash_proxy: ProxyProcess, service: Service
+    hash_proxy: ProxyProcess, service: Service, serve_as: str | None
 ) -> None:
-    # The poll interval is ten minutes: only the query-time guard can start this reindex.
+    # The poll interval is ten minutes: only the query-time guard can start this reindex. Behind an
+    # unchanged name only the probe sent with the query shows that another model embedded it.
     assert service.app.config.watcher.interval_seconds >= 600
-    await hash_proxy.switch_model("hash-v2")
+    await hash_proxy.switch_model("hash-v2", serve_as=serve_as)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await service.search.Search(search_pb2.SearchRequest(query="validator", indexes=["eips"]))
     got = failure(caught.value)
@@ -174,10 +176,15 @@ async def test_the_first_query_after_a_switch_is_refused_and_wakes_the_watcher(
         "EMBEDDING_SPACE_CHANGED",
     )
     assert got.retry_info is not None
-    await settle(service, "hash-v2")
+    if serve_as is None:
+        await settle(service, "hash-v2")
+    else:
+        manager = service.app.manager
+        await wait_for(manager, lambda: all(s.generation == 2 for s in manager.statuses()))
+        await asyncio.wait_for(service.app.watcher.settled.wait(), 60)
     response = await service.search.Search(search_pb2.SearchRequest(query="validator", indexes=["eips"]))
-    assert response.query_space.model == "hash-v2"
-    assert_scored_in("validator", response)
+    assert response.query_space.model == (serve_as or "hash-v2")
+    assert_scored_in("validator", response, model="hash-v2")
 
 
 async def test_a_model_swapped_behind_the_same_name_is_detected_and_rebuilt(
