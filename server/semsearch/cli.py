@@ -1,6 +1,14 @@
-"""The ``semsearch`` command: serve, proxy, search, indexes.
+"""The ``semsearch`` command: serve and proxy here; the client commands (search, status, indexes,
+watch, reindex) live in ``semsearch.console``.
 
-Exit codes: 0 success, 1 the server refused the call, 2 bad usage or config, 3 server unreachable.
+Exit codes:
+  0    success (for ``watch``, also Ctrl-C)
+  1    the server refused the call (status code and ErrorInfo reason are printed); ``serve`` crashed
+  2    bad usage or configuration; ``serve`` could not start
+  3    no server reachable at ``--target`` (or no answer within ``--timeout``)
+  4    ``reindex --wait``: a rebuild failed
+  5    ``reindex --wait``: ``--wait-timeout`` elapsed first
+  130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -10,14 +18,18 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-DEFAULT_TARGET = "127.0.0.1:50051"
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+from semsearch.console import commands
+from semsearch.console.exits import EPILOG, EXIT_OK, EXIT_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semsearch", description="Semantic search over gRPC.")
+    parser = argparse.ArgumentParser(
+        prog="semsearch",
+        description="Semantic search over gRPC.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the gRPC search server")
@@ -35,21 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     proxy.add_argument("--model", default="e5-small", help="e5-small or hash-<name> (e.g. hash-v1)")
     proxy.add_argument("--log-format", choices=["text", "json"], default="text")
 
-    search = sub.add_parser("search", help="search the running server")
-    search.add_argument("query")
-    search.add_argument(
-        "--index", action="append", default=[], help="index to search (repeatable; default all)"
-    )
-    search.add_argument("--top-k", type=int, default=0)
-    search.add_argument("--min-score", type=float)
-    search.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE")
-    search.add_argument("--all-chunks", action="store_true", help="do not collapse hits per document")
-    search.add_argument("--target", default=DEFAULT_TARGET)
-    search.add_argument("--json", action="store_true", help="print the response as JSON")
-
-    indexes = sub.add_parser("indexes", help="list the indexes of the running server")
-    indexes.add_argument("--target", default=DEFAULT_TARGET)
-    indexes.add_argument("--json", action="store_true")
+    commands.add_commands(sub)
     return parser
 
 
@@ -121,71 +119,13 @@ def _proxy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _client_call(args: argparse.Namespace) -> int:
-    import grpc
-
-    from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
-    from semsearch.client_output import print_indexes, print_search
-
-    with grpc.insecure_channel(args.target) as channel:
-        try:
-            if args.command == "search":
-                filters = dict(_split_filter(item) for item in args.filter)
-                request = search_pb2.SearchRequest(
-                    query=args.query,
-                    indexes=args.index,
-                    top_k=args.top_k,
-                    filter=filters,
-                    all_chunks=args.all_chunks,
-                )
-                if args.min_score is not None:
-                    request.min_score = args.min_score
-                response: Any = search_pb2_grpc.SearchServiceStub(channel).Search(request, timeout=30)
-                print_search(response, as_json=args.json)
-            else:
-                response = admin_pb2_grpc.AdminServiceStub(channel).ListIndexes(
-                    admin_pb2.ListIndexesRequest(), timeout=10
-                )
-                print_indexes(response, as_json=args.json)
-        except grpc.RpcError as exc:
-            return _report_rpc_error(exc, args.target)
-    return EXIT_OK
-
-
-def _split_filter(item: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"semsearch: --filter expects FIELD=VALUE, got {item!r}")
-    return key, value
-
-
-def _report_rpc_error(exc: Any, target: str) -> int:
-    import grpc
-    from google.rpc import error_details_pb2
-    from grpc_status import rpc_status
-
-    code = exc.code()
-    reason = ""
-    status = rpc_status.from_call(exc)
-    for detail in status.details if status is not None else []:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
-            reason = info.reason
-    # Only the transport itself fails without an ErrorInfo: that is an unreachable server.
-    if not reason and code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        print(f"semsearch: cannot reach a server at {target}: {exc.details()}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    print(f"semsearch: {code.name}{f' [{reason}]' if reason else ''}: {exc.details()}", file=sys.stderr)
-    return EXIT_REFUSED
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
     if args.command == "proxy":
         return _proxy(args)
-    return _client_call(args)
+    return commands.run(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""Flags every client command shares: where the server is and how long to wait for it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from semsearch.console.exits import EPILOG
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+TARGET_ENV = "SEMSEARCH_TARGET"
+DEFAULT_TIMEOUT = 30.0
+
+
+def client_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    aliases: tuple[str, ...] = (),
+) -> argparse.ArgumentParser:
+    """A subcommand parser with --target, --timeout and the exit-code epilog."""
+    parser = sub.add_parser(
+        name,
+        aliases=list(aliases),
+        help=help_text,
+        description=help_text[:1].upper() + help_text[1:] + ".",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--target",
+        default=os.environ.get(TARGET_ENV) or DEFAULT_TARGET,
+        metavar="HOST:PORT",
+        help=f"server address (default: ${TARGET_ENV} or {DEFAULT_TARGET})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"deadline of each call; streams must start within it (default {DEFAULT_TIMEOUT:g})",
+    )
+    return parser
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value

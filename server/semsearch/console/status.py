@@ -1,0 +1,58 @@
+"""``semsearch status``: every index with its state, and the provider's embedding space.
+
+``semsearch indexes`` is the table alone, in the shape scripts already read (a header line and one
+line per index when piped; ``--json`` is the ListIndexes response).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from semsearch.console.options import client_parser
+
+if TYPE_CHECKING:
+    from semsearch.console.session import Session
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> list[str]:
+    status = client_parser(sub, "status", "show every index of the running server and the embedding space")
+    status.add_argument("--json", action="store_true", help="print indexes and spaces as one JSON document")
+    indexes = client_parser(sub, "indexes", "list the indexes of the running server (the table of status)")
+    indexes.add_argument("--json", action="store_true", help="print the ListIndexes response as JSON")
+    return ["status", "indexes"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from semsearch.console.session import run_command
+
+    return run_command(_status, args)
+
+
+async def _status(session: Session, args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Group
+    from rich.text import Text
+
+    from semsearch.api.v1 import admin_pb2
+    from semsearch.console.exits import EXIT_OK
+    from semsearch.console.output import as_dict
+    from semsearch.console.tables import indexes_table, space_lines
+
+    listing = await session.admin.ListIndexes(admin_pb2.ListIndexesRequest(), timeout=session.timeout)
+    table = indexes_table(listing.indexes, time.time(), boxed=session.out.terminal)
+    if args.command == "indexes":
+        if args.json:
+            session.out.json(as_dict(listing))
+        else:
+            session.out.show(table)
+        return EXIT_OK
+    space = await session.admin.GetEmbeddingSpace(
+        admin_pb2.GetEmbeddingSpaceRequest(), timeout=session.timeout
+    )
+    if args.json:
+        session.out.json({**as_dict(listing), "embeddingSpace": as_dict(space)})
+    else:
+        session.out.show(Group(table, Text(""), space_lines(space, time.time())))
+    return EXIT_OK
