@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     proxy = sub.add_parser("proxy", help="run the bundled OpenAI-compatible embedding provider")
     proxy.add_argument("--host", default="127.0.0.1")
     proxy.add_argument("--port", type=int, default=8089, help="0 picks a free port")
-    proxy.add_argument("--model", default="e5-small", help="e5-small or hash-<name> (e.g. hash-v1)")
+    proxy.add_argument("--model", default="e5-small", help="e5-small, minilm or hash-<name> (e.g. hash-v1)")
     proxy.add_argument("--log-format", choices=["text", "json"], default="text")
 
     commands.add_commands(sub)

@@ -106,7 +106,16 @@ class Watcher:
                 outcome = Outcome.FAILED
             self.failures = 0 if outcome is Outcome.SETTLED else self.failures + 1
             if outcome is not Outcome.RESTART:
-                await self._sleep(self._delay(outcome))
+                delay = self._delay(outcome)
+                if outcome is Outcome.FAILED:
+                    event(
+                        log,
+                        "watcher_backoff",
+                        level=logging.WARNING,
+                        failures=self.failures,
+                        seconds=round(delay, 3),
+                    )
+                await self._sleep(delay)
 
     def _delay(self, outcome: Outcome) -> float:
         if outcome is Outcome.SETTLED:
@@ -164,11 +173,13 @@ class Watcher:
         built = self.manager.built_space
         if built is None:
             return "first build"
+        if self.incomplete:
+            return f"retrying an incomplete reindex in {space.describe()}"
         if not space.same_as(built):
             same_name = (space.model, space.dimensions) == (built.model, built.dimensions)
             detail = " (same name, different fingerprint)" if same_name else ""
             return f"embedding space changed: {built.describe()} -> {space.describe()}{detail}"
-        return "retrying an incomplete reindex" if self.incomplete else "index not ready"
+        return "index not ready"
 
     async def _reindex_all(self, space: EmbeddingSpace) -> Outcome:
         manager = self.manager
@@ -219,6 +230,7 @@ class Watcher:
 
     async def _refresh(self, space: EmbeddingSpace) -> Outcome:
         manager = self.manager
+        event(log, "refresh_started", indexes=",".join(manager.forced), space=space.describe())
         outcome = Outcome.SETTLED
         for name, reason in list(manager.forced.items()):
             manager.forced.pop(name, None)
@@ -229,6 +241,6 @@ class Watcher:
                 return Outcome.RESTART  # the next tick sees the new space and reindexes everything
             except Exception as exc:
                 manager.forced.setdefault(name, reason)  # still wanted: retried after backoff
-                event(log, "reindex_failed", level=logging.WARNING, index=name, error=str(exc))
+                event(log, "reindex_failed", level=logging.WARNING, index=name, reason=reason, error=str(exc))
                 outcome = Outcome.FAILED
         return outcome
