@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from semsearch.config import Config
-from semsearch.corpus import load_corpus, source_signature
+from semsearch.config import Config, IndexConfig
+from semsearch.corpus import CorpusError, SourceFileError, load_corpus, source_signature
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, QueryCache
 from semsearch.lifecycle import IndexManager, IndexSource, Watcher, WatcherTiming
 from semsearch.logs import event
@@ -30,25 +30,40 @@ log = logging.getLogger(__name__)
 
 
 def load_sources(config: Config) -> list[IndexSource]:
-    """Read every declared corpus; the documents are retained for every later rebuild."""
-    sources = []
-    for ix in config.indexes:
-        started = time.perf_counter()
+    """Read every declared corpus; the documents are retained for every later rebuild.
+
+    A folder that is missing or holds nothing of its kind is a configuration mistake: CorpusError,
+    naming the index, and the server does not start. A file that cannot be parsed only keeps its
+    own index from being built: it waits PARKED with the error while the others serve.
+    """
+    return [_load_source(ix) for ix in config.indexes]
+
+
+def _load_source(ix: IndexConfig) -> IndexSource:
+    started = time.perf_counter()
+    try:
         signature = source_signature(ix.kind, ix.path)  # before reading: an edit meanwhile is seen later
         documents = load_corpus(ix.kind, ix.path, ix.options)
-        chunks = sum(len(doc.chunks) for doc in documents)
+    except SourceFileError as exc:
         event(
-            log,
-            "corpus_loaded",
-            index=ix.name,
-            kind=ix.kind,
-            path=str(ix.path),
-            documents=len(documents),
-            chunks=chunks,
-            seconds=round(time.perf_counter() - started, 3),
+            log, "sources_unloadable", level=logging.ERROR, index=ix.name, path=str(ix.path), error=str(exc)
         )
-        sources.append(IndexSource(ix.name, ix.kind, tuple(documents), ix.path, ix.options, signature))
-    return sources
+        # No signature: the watcher reads the files again on every tick until they load.
+        return IndexSource(ix.name, ix.kind, (), ix.path, ix.options, signature="", load_error=str(exc))
+    except CorpusError as exc:
+        raise CorpusError(f"[[index]] {ix.name!r}: {exc}") from None
+    chunks = sum(len(doc.chunks) for doc in documents)
+    event(
+        log,
+        "corpus_loaded",
+        index=ix.name,
+        kind=ix.kind,
+        path=str(ix.path),
+        documents=len(documents),
+        chunks=chunks,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return IndexSource(ix.name, ix.kind, tuple(documents), ix.path, ix.options, signature)
 
 
 def make_provider(

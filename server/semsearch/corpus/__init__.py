@@ -10,11 +10,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from semsearch.corpus import eip, examples, markdown, spec
-from semsearch.corpus.model import Chunk, CorpusError, Document
+from semsearch.corpus.model import Chunk, CorpusError, Document, SourceFileError
 from semsearch.corpus.options import resolve_options
 from semsearch.corpus.signature import files_signature
 
-__all__ = ["KINDS", "Chunk", "CorpusError", "Document", "default_options", "load_corpus", "source_signature"]
+__all__ = [
+    "KINDS",
+    "Chunk",
+    "CorpusError",
+    "Document",
+    "SourceFileError",
+    "default_options",
+    "load_corpus",
+    "source_signature",
+]
 
 KINDS: tuple[str, ...] = ("markdown", "eip", "spec", "examples")
 
@@ -36,7 +45,8 @@ def load_corpus(kind: str, path: Path, options: Mapping[str, object]) -> list[Do
     """Load every document of a corpus of ``kind`` under the folder ``path``, sorted by source.
 
     Raises CorpusError for an unknown kind or option, a missing folder, a folder with no file of
-    that kind, or a file that cannot be parsed (the message names the file).
+    that kind, and its subclass SourceFileError for a file that cannot be read or parsed (the
+    message names the file).
     """
     load, defaults, patterns = _kind(kind)
     resolved = resolve_options(kind, defaults, options)
@@ -45,7 +55,10 @@ def load_corpus(kind: str, path: Path, options: Mapping[str, object]) -> list[Do
         raise CorpusError(f"corpus path {str(root)!r} does not exist")
     if not root.is_dir():
         raise CorpusError(f"corpus path {str(root)!r} is not a directory")
-    documents = load(root, resolved)
+    try:
+        documents = load(root, resolved)
+    except CorpusError as exc:  # every loader names the file it failed on
+        raise SourceFileError(str(exc)) from exc
     if not documents:
         wanted = " or ".join(patterns)
         raise CorpusError(f"no {kind} documents under {str(root)!r} (looked for {wanted})")

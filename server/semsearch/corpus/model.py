@@ -37,3 +37,11 @@ class Document:
 
 class CorpusError(ValueError):
     """A corpus could not be loaded (missing path, unparseable file, bad option)."""
+
+
+class SourceFileError(CorpusError):
+    """A file inside an existing corpus folder could not be read or parsed (the message names it).
+
+    Unlike a missing folder or a bad option, this is not a configuration mistake: only this corpus
+    is affected, and it loads again once the file is fixed.
+    """

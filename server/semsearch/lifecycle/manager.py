@@ -48,6 +48,8 @@ class IndexSource:
     """What an index is built from: its name and kind, its loaded documents, and where they came from.
 
     With a ``path`` the manager can notice edits (``signature``) and read the sources again.
+    ``load_error`` says why they could not be read at start: such an index has no documents and
+    waits PARKED, without holding back the others, until its files load.
     """
 
     name: str
@@ -56,6 +58,7 @@ class IndexSource:
     path: Path | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     signature: str = ""
+    load_error: str = ""
 
 
 class IndexManager:
@@ -73,6 +76,9 @@ class IndexManager:
         self.query_cache = query_cache or QueryCache(0)
         self.sources = {s.name: s for s in sources}  # the latest read of each index's sources
         self.slots = {s.name: IndexSlot(s.name, s.kind, s.documents) for s in sources}
+        for source in sources:
+            if source.load_error:
+                self.slots[source.name].last_error = f"{SOURCES_UNLOADABLE}: {source.load_error}"
         self.provider_space: EmbeddingSpace | None = None  # what the last successful probe saw
         self.built_space: EmbeddingSpace | None = None  # advanced only when every index rebuilt in it
         self.probed_at: float | None = None
@@ -90,7 +96,14 @@ class IndexManager:
         return slot.status()
 
     def all_ready(self) -> bool:
-        return all(slot.state is IndexState.READY for slot in self.slots.values())
+        """Every index that has sources is READY (one whose sources never loaded cannot be)."""
+        return all(
+            slot.state is IndexState.READY for slot in self.slots.values() if self.has_sources(slot.name)
+        )
+
+    def has_sources(self, name: str) -> bool:
+        """False while an index's sources have never loaded: there is nothing to build it from."""
+        return not self.sources[name].load_error
 
     # -- requests from other layers --------------------------------------------------------------
     def wake(self, reason: str) -> None:
@@ -126,8 +139,11 @@ class IndexManager:
     async def rebuild(self, slot: IndexSlot, space: EmbeddingSpace) -> None:
         """PARKED → REBUILDING → READY (swapped in), or → PARKED with ``last_error`` and the error raised.
 
-        A SpaceMoved error means the provider answered from another space than ``space``.
+        A SpaceMoved error means the provider answered from another space than ``space``. An index
+        whose sources never loaded stays PARKED (its ``last_error`` says why) and the others go on.
         """
+        if not self.has_sources(slot.name):
+            return
         documents = self.sources[slot.name].documents  # the latest read of its sources
         chunks = tuple(chunk for doc in documents for chunk in doc.chunks)
         previous = slot.move(IndexState.REBUILDING)
@@ -166,6 +182,8 @@ class IndexManager:
 
         The old index serves until the swap; with the cache only new or edited chunks are embedded.
         """
+        if not self.has_sources(slot.name):
+            return  # nothing to build yet: it is rebuilt in full once its sources load
         documents = self.sources[slot.name].documents
         chunks = tuple(chunk for doc in documents for chunk in doc.chunks)
         try:

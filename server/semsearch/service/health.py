@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from grpc_health.v1 import health, health_pb2
 
 from semsearch.lifecycle import IndexManager, IndexState
+from semsearch.logs import event
+
+log = logging.getLogger(__name__)
 
 INDEX_SERVICE_PREFIX = "semsearch.index."
 SERVICES = ("semsearch.v1.SearchService", "semsearch.v1.AdminService")
@@ -59,3 +63,4 @@ class HealthReporter:
                 await self._task
         self._subscription.close()
         await self.servicer.enter_graceful_shutdown()
+        event(log, "health_not_serving", services=1 + len(SERVICES) + len(self.manager.slots))

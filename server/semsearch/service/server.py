@@ -15,6 +15,7 @@ from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.searcher import Searcher
 from semsearch.service.admin import AdminServicer
+from semsearch.service.draining import DrainGate
 from semsearch.service.health import HealthReporter
 from semsearch.service.search import SearchServicer
 
@@ -36,23 +37,28 @@ class RunningServer:
     health: HealthReporter
     port: int
     address: str
+    gate: DrainGate
 
     async def stop(self, grace: float) -> None:
-        """Health goes NOT_SERVING first, watch streams end with OK, in-flight calls get ``grace``."""
+        """Health goes NOT_SERVING first, watch streams end with OK, new calls are turned away until
+        callers stop coming (at most half of ``grace``), then running calls get the rest of it."""
         await self.health.shutdown()
         self.manager.bus.close()
-        await self.server.stop(grace)
+        drained = await self.gate.drain(grace)
+        await self.server.stop(max(grace - drained, 0.0))
         event(log, "grpc_server_stopped", address=self.address)
 
 
 async def start_server(manager: IndexManager, listen: str, metrics: Metrics = NO_METRICS) -> RunningServer:
     """Bind ``listen`` (port 0 picks a free one), register every service, start serving."""
+    gate = DrainGate()
     server = grpc.aio.server(
+        interceptors=[gate],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     searcher = Searcher(manager, metrics)
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(searcher, metrics), server)
@@ -71,4 +77,4 @@ async def start_server(manager: IndexManager, listen: str, metrics: Metrics = NO
     host = listen.rpartition(":")[0]
     address = f"{host}:{port}"
     event(log, "grpc_server_started", address=address, services=",".join(SERVICE_NAMES))
-    return RunningServer(server, manager, health, port, address)
+    return RunningServer(server, manager, health, port, address, gate)
