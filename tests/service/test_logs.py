@@ -104,7 +104,12 @@ async def test_state_changes_and_reindex_decisions_are_json_events_with_reasons(
     failed = events("index_state_changed", index="eips", reason="rebuild failed")[0]
     assert "HTTP 503" in failed["last_error"]
 
-    # The decisions, each with its reason.
+    assert_decisions_logged(events, switched, states)
+    assert manager.status("eips").state is IndexState.READY
+
+
+def assert_decisions_logged(events: Any, switched: str, states: set[tuple[str, str, str, str]]) -> None:
+    """The watcher's and the operator's decisions, each logged with its reason."""
     assert events("reindex_requested", indexes="eips", reason="audit: operator")
     assert events("watcher_woken", reason="reindex requested: audit: operator")
     assert events("watcher_woken", reason="test: model switched")
@@ -118,4 +123,3 @@ async def test_state_changes_and_reindex_decisions_are_json_events_with_reasons(
     assert ("runbooks", "READY", "PARKED", "reindex incomplete: eips failed") in states  # re-parked
     assert events("reindex_complete", space="hash-v2/384")
     assert events("query_cache_cleared", reason="provider space changed", space="hash-v2/384")
-    assert manager.status("eips").state is IndexState.READY
