@@ -116,16 +116,16 @@ class Load:
         return call
 
 
-async def watch_health(channel: grpc.aio.Channel, service: str) -> list[int]:
-    """Every status a health Watch receives until the stream ends."""
+async def watch_health(channel: grpc.aio.Channel, service: str) -> tuple[list[int], grpc.StatusCode]:
+    """Every status a health Watch receives, and how the stream ended."""
     stream = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=service))
     statuses: list[int] = []
     try:
         async for message in stream:
             statuses.append(message.status)
-    except grpc.aio.AioRpcError:
-        pass  # a health Watch lasts until the server cuts it at the end of the grace period
-    return statuses
+    except grpc.aio.AioRpcError as exc:
+        return statuses, exc.code()
+    return statuses, await stream.code()
 
 
 async def drain_watch(stream: grpc.aio.UnaryStreamCall[object, object]) -> grpc.StatusCode:
@@ -172,8 +172,10 @@ async def test_sigterm_under_load_drains_health_first_drops_nothing_and_exits_ze
     # The server's own order: health first, then turning callers away, then the listener closes.
     steps = ["shutdown_requested", "health_not_serving", "server_drained", "grpc_server_stopped"]
     assert [e["event"] for e in server.events if e["event"] in steps] == steps
-    for service, statuses in zip(services, health_seen, strict=True):
+    for service, (statuses, code) in zip(services, health_seen, strict=True):
         assert statuses[:1] == [SERVING] and statuses[-1] == NOT_SERVING, (service, statuses)
+        # Having said NOT_SERVING, health streams end cleanly rather than hold the stop for the grace.
+        assert code == grpc.StatusCode.OK, (service, code)
     assert load.health_when_turned_away and set(load.health_when_turned_away) == {NOT_SERVING}
     assert watch_codes == [grpc.StatusCode.OK] * WATCH_STREAMS
     # Nothing cut: a call was answered, turned away before it ran (retryable), or could not connect.

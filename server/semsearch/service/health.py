@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from grpc_health.v1 import health, health_pb2
 
@@ -29,12 +30,39 @@ def _status(state: IndexState) -> health_pb2.HealthCheckResponse.ServingStatus.V
     )
 
 
+class EndingHealthServicer(health.aio.HealthServicer):  # type: ignore[misc]
+    """The reference servicer, except that Watch streams end (OK) once they have reported
+    NOT_SERVING for the shutdown: otherwise they hold the server's stop for the whole grace period."""
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: Any) -> None:
+        condition = self._server_watchers[request.service]
+        self._watcher_count_by_service[request.service] += 1
+        last_status = None
+        try:
+            async with condition:
+                while True:
+                    status = self._server_status.get(
+                        request.service, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+                    )
+                    if status != last_status:
+                        await context.write(health_pb2.HealthCheckResponse(status=status))
+                    last_status = status
+                    if self._gracefully_shutting_down:
+                        return  # the final status is written: nothing will change any more
+                    await condition.wait()
+        finally:
+            self._watcher_count_by_service[request.service] -= 1
+            if self._watcher_count_by_service[request.service] == 0:
+                del self._server_watchers[request.service]
+                del self._watcher_count_by_service[request.service]
+
+
 class HealthReporter:
     """Follows the event bus in order and mirrors every index state into the health service."""
 
     def __init__(self, manager: IndexManager) -> None:
         self.manager = manager
-        self.servicer = health.aio.HealthServicer()
+        self.servicer = EndingHealthServicer()
         self._subscription = manager.bus.subscribe()
         self._task: asyncio.Task[None] | None = None
 
