@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from semsearch.api.v1 import types_pb2 as semsearch_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19semsearch/v1/search.proto\x12\x0csemsearch.v1\x1a\x18semsearch/v1/types.proto\"\xe0\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x00\x88\x01\x01\x12\x37\n\x06\x66ilter\x18\x05 \x03(\x0b\x32\'.semsearch.v1.SearchRequest.FilterEntry\x12\x12\n\nall_chunks\x18\x06 \x01(\x08\x1a-\n\x0b\x46ilterEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0c\n\n_min_score\"\xfb\x01\n\tSearchHit\x12\r\n\x05index\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0f\n\x07section\x18\x05 \x01(\t\x12\x0f\n\x07snippet\x18\x06 \x01(\t\x12\r\n\x05score\x18\x07 \x01(\x02\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x37\n\x08metadata\x18\t \x03(\x0b\x32%.semsearch.v1.SearchHit.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"k\n\x10UnavailableIndex\x12\r\n\x05index\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xa7\x01\n\x0eSearchResponse\x12%\n\x04hits\x18\x01 \x03(\x0b\x32\x17.semsearch.v1.SearchHit\x12\x31\n\x0bquery_space\x18\x02 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12;\n\x13unavailable_indexes\x18\x03 \x03(\x0b\x32\x1e.semsearch.v1.UnavailableIndex2T\n\rSearchService\x12\x43\n\x06Search\x12\x1b.semsearch.v1.SearchRequest\x1a\x1c.semsearch.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19semsearch/v1/search.proto\x12\x0csemsearch.v1\x1a\x18semsearch/v1/types.proto\"\xa0\x02\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x00\x88\x01\x01\x12\x37\n\x06\x66ilter\x18\x05 \x03(\x0b\x32\'.semsearch.v1.SearchRequest.FilterEntry\x12\x12\n\nall_chunks\x18\x06 \x01(\x08\x12&\n\x04mode\x18\x07 \x01(\x0e\x32\x18.semsearch.v1.SearchMode\x12\x16\n\x0e\x61llow_degraded\x18\x08 \x01(\x08\x1a-\n\x0b\x46ilterEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0c\n\n_min_score\"\x8d\x03\n\tSearchHit\x12\r\n\x05index\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0f\n\x07section\x18\x05 \x01(\t\x12\x0f\n\x07snippet\x18\x06 \x01(\t\x12\r\n\x05score\x18\x07 \x01(\x02\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x37\n\x08metadata\x18\t \x03(\x0b\x32%.semsearch.v1.SearchHit.MetadataEntry\x12\x18\n\x0b\x64\x65nse_score\x18\n \x01(\x02H\x00\x88\x01\x01\x12\x12\n\ndense_rank\x18\x0b \x01(\x05\x12\x1a\n\rlexical_score\x18\x0c \x01(\x02H\x01\x88\x01\x01\x12\x14\n\x0clexical_rank\x18\r \x01(\x05\x12\x0e\n\x06pinned\x18\x0e \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_dense_scoreB\x10\n\x0e_lexical_score\"k\n\x10UnavailableIndex\x12\r\n\x05index\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"h\n\rDegradedIndex\x12\r\n\x05index\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x98\x02\n\x0eSearchResponse\x12%\n\x04hits\x18\x01 \x03(\x0b\x32\x17.semsearch.v1.SearchHit\x12\x31\n\x0bquery_space\x18\x02 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12;\n\x13unavailable_indexes\x18\x03 \x03(\x0b\x32\x1e.semsearch.v1.UnavailableIndex\x12&\n\x04mode\x18\x04 \x01(\x0e\x32\x18.semsearch.v1.SearchMode\x12\x10\n\x08\x64\x65graded\x18\x05 \x01(\x08\x12\x35\n\x10\x64\x65graded_indexes\x18\x06 \x03(\x0b\x32\x1b.semsearch.v1.DegradedIndex*q\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x01\x12\x17\n\x13SEARCH_MODE_LEXICAL\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x32T\n\rSearchService\x12\x43\n\x06Search\x12\x1b.semsearch.v1.SearchRequest\x1a\x1c.semsearch.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,18 +37,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHREQUEST_FILTERENTRY']._serialized_options = b'8\001'
   _globals['_SEARCHHIT_METADATAENTRY']._loaded_options = None
   _globals['_SEARCHHIT_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_SEARCHMODE']._serialized_start=1258
+  _globals['_SEARCHMODE']._serialized_end=1371
   _globals['_SEARCHREQUEST']._serialized_start=70
-  _globals['_SEARCHREQUEST']._serialized_end=294
-  _globals['_SEARCHREQUEST_FILTERENTRY']._serialized_start=235
-  _globals['_SEARCHREQUEST_FILTERENTRY']._serialized_end=280
-  _globals['_SEARCHHIT']._serialized_start=297
-  _globals['_SEARCHHIT']._serialized_end=548
-  _globals['_SEARCHHIT_METADATAENTRY']._serialized_start=501
-  _globals['_SEARCHHIT_METADATAENTRY']._serialized_end=548
-  _globals['_UNAVAILABLEINDEX']._serialized_start=550
-  _globals['_UNAVAILABLEINDEX']._serialized_end=657
-  _globals['_SEARCHRESPONSE']._serialized_start=660
-  _globals['_SEARCHRESPONSE']._serialized_end=827
-  _globals['_SEARCHSERVICE']._serialized_start=829
-  _globals['_SEARCHSERVICE']._serialized_end=913
+  _globals['_SEARCHREQUEST']._serialized_end=358
+  _globals['_SEARCHREQUEST_FILTERENTRY']._serialized_start=299
+  _globals['_SEARCHREQUEST_FILTERENTRY']._serialized_end=344
+  _globals['_SEARCHHIT']._serialized_start=361
+  _globals['_SEARCHHIT']._serialized_end=758
+  _globals['_SEARCHHIT_METADATAENTRY']._serialized_start=677
+  _globals['_SEARCHHIT_METADATAENTRY']._serialized_end=724
+  _globals['_UNAVAILABLEINDEX']._serialized_start=760
+  _globals['_UNAVAILABLEINDEX']._serialized_end=867
+  _globals['_DEGRADEDINDEX']._serialized_start=869
+  _globals['_DEGRADEDINDEX']._serialized_end=973
+  _globals['_SEARCHRESPONSE']._serialized_start=976
+  _globals['_SEARCHRESPONSE']._serialized_end=1256
+  _globals['_SEARCHSERVICE']._serialized_start=1373
+  _globals['_SEARCHSERVICE']._serialized_end=1457
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from semsearch.api.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
@@ -19,6 +20,48 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SearchMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SearchModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SearchMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SEARCH_MODE_UNSPECIFIED: _SearchMode.ValueType  # 0
+    """Not set: HYBRID."""
+    SEARCH_MODE_DENSE: _SearchMode.ValueType  # 1
+    """By meaning only: score is the cosine similarity of the query and chunk vectors, in [-1, 1].
+    Identifiers in the query are not pinned.
+    """
+    SEARCH_MODE_LEXICAL: _SearchMode.ValueType  # 2
+    """By words only: score is the chunk's BM25 score (0 or more, unbounded; comparable within one
+    index, only roughly across indexes). The query is not embedded, so the embedding provider and
+    the index's lifecycle state play no part: an index answers as soon as its sources are loaded.
+    """
+    SEARCH_MODE_HYBRID: _SearchMode.ValueType  # 3
+    """Dense and lexical rankings fused by reciprocal rank fusion: score is
+    sum over both rankings of 1 / (60 + rank), at most 2/61 (about 0.0328).
+    """
+
+class SearchMode(_SearchMode, metaclass=_SearchModeEnumTypeWrapper):
+    """SearchMode says which signals rank the hits and what SearchHit.score means."""
+
+SEARCH_MODE_UNSPECIFIED: SearchMode.ValueType  # 0
+"""Not set: HYBRID."""
+SEARCH_MODE_DENSE: SearchMode.ValueType  # 1
+"""By meaning only: score is the cosine similarity of the query and chunk vectors, in [-1, 1].
+Identifiers in the query are not pinned.
+"""
+SEARCH_MODE_LEXICAL: SearchMode.ValueType  # 2
+"""By words only: score is the chunk's BM25 score (0 or more, unbounded; comparable within one
+index, only roughly across indexes). The query is not embedded, so the embedding provider and
+the index's lifecycle state play no part: an index answers as soon as its sources are loaded.
+"""
+SEARCH_MODE_HYBRID: SearchMode.ValueType  # 3
+"""Dense and lexical rankings fused by reciprocal rank fusion: score is
+sum over both rankings of 1 / (60 + rank), at most 2/61 (about 0.0328).
+"""
+Global___SearchMode: _TypeAlias = SearchMode  # noqa: Y015
 
 @_typing.final
 class SearchRequest(_message.Message):
@@ -52,17 +95,29 @@ class SearchRequest(_message.Message):
     MIN_SCORE_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
     ALL_CHUNKS_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    ALLOW_DEGRADED_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """The question or text to search for. Required; at most 2,048 characters."""
     top_k: _builtins.int
     """Number of hits to return: 0 means the default of 10; at most 100."""
     min_score: _builtins.float
-    """Hits scoring below this value are left out; unset keeps every score. Scores are cosine
-    similarities, so a set value must lie in [-1, 1].
+    """Hits whose dense score (cosine similarity, SearchHit.dense_score) is below this value are left
+    out; unset keeps every hit. A set value must lie in [-1, 1]. It applies in DENSE and HYBRID
+    mode; hits without a dense score (LEXICAL mode, degraded indexes) are not filtered by it.
     """
     all_chunks: _builtins.bool
     """When false (the default), only the best-scoring chunk of each document is returned; when
     true, every matching chunk is a hit of its own.
+    """
+    mode: Global___SearchMode.ValueType
+    """Which signals rank the hits; unset means HYBRID."""
+    allow_degraded: _builtins.bool
+    """When true, an index that cannot serve dense search (PARKED, REBUILDING, built in another
+    embedding space, or the provider is unavailable) answers with lexical results instead of being
+    unavailable; such indexes are listed in SearchResponse.degraded_indexes. Dense scores are never
+    taken from an index built in another space. When false (the default), such an index is
+    unavailable as it always was.
     """
     @_builtins.property
     def indexes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -83,10 +138,12 @@ class SearchRequest(_message.Message):
         min_score: _builtins.float | None = ...,
         filter: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         all_chunks: _builtins.bool = ...,
+        mode: Global___SearchMode.ValueType = ...,
+        allow_degraded: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "min_score", b"min_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "all_chunks", b"all_chunks", "filter", b"filter", "indexes", b"indexes", "min_score", b"min_score", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "all_chunks", b"all_chunks", "allow_degraded", b"allow_degraded", "filter", b"filter", "indexes", b"indexes", "min_score", b"min_score", "mode", b"mode", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_score: _TypeAlias = _typing.Literal["min_score"]  # noqa: Y015
     _WhichOneofArgType__min_score: _TypeAlias = _typing.Literal["_min_score", b"_min_score"]  # noqa: Y015
@@ -129,6 +186,11 @@ class SearchHit(_message.Message):
     SCORE_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    DENSE_SCORE_FIELD_NUMBER: _builtins.int
+    DENSE_RANK_FIELD_NUMBER: _builtins.int
+    LEXICAL_SCORE_FIELD_NUMBER: _builtins.int
+    LEXICAL_RANK_FIELD_NUMBER: _builtins.int
+    PINNED_FIELD_NUMBER: _builtins.int
     index: _builtins.str
     """Name of the index the hit comes from."""
     document_id: _builtins.str
@@ -142,9 +204,34 @@ class SearchHit(_message.Message):
     snippet: _builtins.str
     """A short excerpt of the chunk text for display."""
     score: _builtins.float
-    """Dot product of the query vector and the chunk vector (cosine similarity), in [-1, 1]."""
+    """The score that ranks this hit; its meaning depends on SearchResponse.mode: the cosine
+    similarity in [-1, 1] for DENSE, the BM25 score for LEXICAL, the reciprocal rank fusion score
+    for HYBRID. Hits are ordered by descending score, except pinned hits, which come first.
+    """
     source: _builtins.str
     """Where the document came from: a path relative to the index root, or a URI."""
+    dense_score: _builtins.float
+    """Dot product of the query vector and this chunk's vector (cosine similarity), in [-1, 1], in the
+    space named by SearchResponse.query_space. Set for every hit of an index that served dense
+    search (DENSE and HYBRID mode), whether or not the dense ranking found it; unset for LEXICAL
+    hits and hits from degraded indexes.
+    """
+    dense_rank: _builtins.int
+    """1-based rank of this hit in the dense ranking of all searched indexes (of documents unless
+    all_chunks is set); 0 when dense search did not rank it among its candidates.
+    """
+    lexical_score: _builtins.float
+    """BM25 score of this hit in the lexical ranking (of the document's best chunk for the query
+    unless all_chunks is set); unset when lexical search did not rank it.
+    """
+    lexical_rank: _builtins.int
+    """1-based rank of this hit in the lexical ranking of all searched indexes (of documents unless
+    all_chunks is set); 0 when lexical search did not rank it (no query word in it).
+    """
+    pinned: _builtins.bool
+    """True when the query names this hit's document (an EIP number, a runbook's or an example's
+    name, a spec's path; see the searching guide) and it was put first. LEXICAL and HYBRID only.
+    """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Document metadata (front matter fields and per-kind attributes), list values comma-joined."""
@@ -161,12 +248,24 @@ class SearchHit(_message.Message):
         score: _builtins.float = ...,
         source: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        dense_score: _builtins.float | None = ...,
+        dense_rank: _builtins.int = ...,
+        lexical_score: _builtins.float | None = ...,
+        lexical_rank: _builtins.int = ...,
+        pinned: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_dense_score", b"_dense_score", "_lexical_score", b"_lexical_score", "dense_score", b"dense_score", "lexical_score", b"lexical_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_id", b"chunk_id", "document_id", b"document_id", "index", b"index", "metadata", b"metadata", "score", b"score", "section", b"section", "snippet", b"snippet", "source", b"source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dense_score", b"_dense_score", "_lexical_score", b"_lexical_score", "chunk_id", b"chunk_id", "dense_rank", b"dense_rank", "dense_score", b"dense_score", "document_id", b"document_id", "index", b"index", "lexical_rank", b"lexical_rank", "lexical_score", b"lexical_score", "metadata", b"metadata", "pinned", b"pinned", "score", b"score", "section", b"section", "snippet", b"snippet", "source", b"source", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__dense_score: _TypeAlias = _typing.Literal["dense_score"]  # noqa: Y015
+    _WhichOneofArgType__dense_score: _TypeAlias = _typing.Literal["_dense_score", b"_dense_score"]  # noqa: Y015
+    _WhichOneofReturnType__lexical_score: _TypeAlias = _typing.Literal["lexical_score"]  # noqa: Y015
+    _WhichOneofArgType__lexical_score: _TypeAlias = _typing.Literal["_lexical_score", b"_lexical_score"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__dense_score) -> _WhichOneofReturnType__dense_score | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lexical_score) -> _WhichOneofReturnType__lexical_score | None: ...
 
 Global___SearchHit: _TypeAlias = SearchHit  # noqa: Y015
 
@@ -205,6 +304,44 @@ class UnavailableIndex(_message.Message):
 Global___UnavailableIndex: _TypeAlias = UnavailableIndex  # noqa: Y015
 
 @_typing.final
+class DegradedIndex(_message.Message):
+    """DegradedIndex names an index that answered with lexical results only, because it could not
+    serve dense search (SearchRequest.allow_degraded was set).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    index: _builtins.str
+    """Name of the index."""
+    state: _types_pb2.IndexState.ValueType
+    """Its lifecycle state when the search ran."""
+    reason: _builtins.str
+    """Why dense search was unavailable, one of the google.rpc.ErrorInfo reasons (e.g.
+    "INDEX_NOT_READY", "EMBEDDING_SPACE_CHANGED", "EMBEDDING_PROVIDER_UNAVAILABLE").
+    """
+    message: _builtins.str
+    """Human-readable explanation."""
+    def __init__(
+        self,
+        *,
+        index: _builtins.str = ...,
+        state: _types_pb2.IndexState.ValueType = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "message", b"message", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DegradedIndex: _TypeAlias = DegradedIndex  # noqa: Y015
+
+@_typing.final
 class SearchResponse(_message.Message):
     """SearchResponse carries the hits of one search, best first."""
 
@@ -213,17 +350,33 @@ class SearchResponse(_message.Message):
     HITS_FIELD_NUMBER: _builtins.int
     QUERY_SPACE_FIELD_NUMBER: _builtins.int
     UNAVAILABLE_INDEXES_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    DEGRADED_FIELD_NUMBER: _builtins.int
+    DEGRADED_INDEXES_FIELD_NUMBER: _builtins.int
+    mode: Global___SearchMode.ValueType
+    """How the hits were ranked, and so what SearchHit.score means. It differs from the requested
+    mode when indexes answered degraded: LEXICAL when no index served dense search, HYBRID when
+    dense hits of some indexes were fused with lexical hits of degraded ones.
+    """
+    degraded: _builtins.bool
+    """True when at least one index answered with lexical results only (see degraded_indexes)."""
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchHit]:
-        """Matching chunks ordered by descending score."""
+        """Matching chunks, pinned hits first, then by descending score."""
 
     @_builtins.property
     def query_space(self) -> _types_pb2.EmbeddingSpace:
-        """The embedding space the query was embedded in; every hit was scored in exactly this space."""
+        """The embedding space the query was embedded in; every dense score was computed in exactly this
+        space. Unset when no index served dense search (LEXICAL mode, or every index degraded).
+        """
 
     @_builtins.property
     def unavailable_indexes(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnavailableIndex]:
         """Requested indexes that could not serve this search, with the reason."""
+
+    @_builtins.property
+    def degraded_indexes(self) -> _containers.RepeatedCompositeFieldContainer[Global___DegradedIndex]:
+        """Indexes that answered with lexical results only, with the reason dense search was unavailable."""
 
     def __init__(
         self,
@@ -231,10 +384,13 @@ class SearchResponse(_message.Message):
         hits: _abc.Iterable[Global___SearchHit] | None = ...,
         query_space: _types_pb2.EmbeddingSpace | None = ...,
         unavailable_indexes: _abc.Iterable[Global___UnavailableIndex] | None = ...,
+        mode: Global___SearchMode.ValueType = ...,
+        degraded: _builtins.bool = ...,
+        degraded_indexes: _abc.Iterable[Global___DegradedIndex] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["query_space", b"query_space"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits", "query_space", b"query_space", "unavailable_indexes", b"unavailable_indexes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "degraded_indexes", b"degraded_indexes", "hits", b"hits", "mode", b"mode", "query_space", b"query_space", "unavailable_indexes", b"unavailable_indexes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -35,10 +35,13 @@ class SearchServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SearchServiceAsyncStub: ...
     Search: _grpc.UnaryUnaryMultiCallable[_search_pb2.SearchRequest, _search_pb2.SearchResponse]
-    """Search embeds the query in the provider's current embedding space and scores it by dot
-    product against every requested index built in that same space. Indexes that cannot serve are
-    reported in SearchResponse.unavailable_indexes when several are searched; when a single named
-    index cannot serve, the call fails with UNAVAILABLE and a google.rpc.ErrorInfo reason.
+    """Search ranks the chunks of the requested indexes for a query, by meaning (dense: the query is
+    embedded in the provider's current embedding space and scored by dot product against indexes
+    built in that same space), by words (lexical: BM25), or both fused (hybrid, the default); see
+    SearchMode. Indexes that cannot serve are reported in SearchResponse.unavailable_indexes when
+    several are searched; when no requested index can serve, the call fails with UNAVAILABLE and a
+    google.rpc.ErrorInfo reason. With allow_degraded, an index that cannot serve dense search
+    answers with lexical results instead, reported in SearchResponse.degraded_indexes.
     """
 
 @_typing.type_check_only
@@ -47,10 +50,13 @@ class SearchServiceAsyncStub(SearchServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Search: _aio.UnaryUnaryMultiCallable[_search_pb2.SearchRequest, _search_pb2.SearchResponse]  # type: ignore[assignment]
-    """Search embeds the query in the provider's current embedding space and scores it by dot
-    product against every requested index built in that same space. Indexes that cannot serve are
-    reported in SearchResponse.unavailable_indexes when several are searched; when a single named
-    index cannot serve, the call fails with UNAVAILABLE and a google.rpc.ErrorInfo reason.
+    """Search ranks the chunks of the requested indexes for a query, by meaning (dense: the query is
+    embedded in the provider's current embedding space and scored by dot product against indexes
+    built in that same space), by words (lexical: BM25), or both fused (hybrid, the default); see
+    SearchMode. Indexes that cannot serve are reported in SearchResponse.unavailable_indexes when
+    several are searched; when no requested index can serve, the call fails with UNAVAILABLE and a
+    google.rpc.ErrorInfo reason. With allow_degraded, an index that cannot serve dense search
+    answers with lexical results instead, reported in SearchResponse.degraded_indexes.
     """
 
 class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -62,10 +68,13 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _search_pb2.SearchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_search_pb2.SearchResponse, _abc.Awaitable[_search_pb2.SearchResponse]]:
-        """Search embeds the query in the provider's current embedding space and scores it by dot
-        product against every requested index built in that same space. Indexes that cannot serve are
-        reported in SearchResponse.unavailable_indexes when several are searched; when a single named
-        index cannot serve, the call fails with UNAVAILABLE and a google.rpc.ErrorInfo reason.
+        """Search ranks the chunks of the requested indexes for a query, by meaning (dense: the query is
+        embedded in the provider's current embedding space and scored by dot product against indexes
+        built in that same space), by words (lexical: BM25), or both fused (hybrid, the default); see
+        SearchMode. Indexes that cannot serve are reported in SearchResponse.unavailable_indexes when
+        several are searched; when no requested index can serve, the call fails with UNAVAILABLE and a
+        google.rpc.ErrorInfo reason. With allow_degraded, an index that cannot serve dense search
+        answers with lexical results instead, reported in SearchResponse.degraded_indexes.
         """
 
 def add_SearchServiceServicer_to_server(servicer: SearchServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

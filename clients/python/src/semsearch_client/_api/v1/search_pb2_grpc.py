@@ -48,10 +48,13 @@ class SearchServiceServicer:
     """
 
     def Search(self, request, context):
-        """Search embeds the query in the provider's current embedding space and scores it by dot
-        product against every requested index built in that same space. Indexes that cannot serve are
-        reported in SearchResponse.unavailable_indexes when several are searched; when a single named
-        index cannot serve, the call fails with UNAVAILABLE and a google.rpc.ErrorInfo reason.
+        """Search ranks the chunks of the requested indexes for a query, by meaning (dense: the query is
+        embedded in the provider's current embedding space and scored by dot product against indexes
+        built in that same space), by words (lexical: BM25), or both fused (hybrid, the default); see
+        SearchMode. Indexes that cannot serve are reported in SearchResponse.unavailable_indexes when
+        several are searched; when no requested index can serve, the call fails with UNAVAILABLE and a
+        google.rpc.ErrorInfo reason. With allow_degraded, an index that cannot serve dense search
+        answers with lexical results instead, reported in SearchResponse.degraded_indexes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
