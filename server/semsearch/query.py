@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,14 @@ MAX_FILTER_ENTRIES = 16
 MAX_FILTER_CHARS = 256
 
 
+class SearchMode(enum.Enum):
+    """Which signals rank the hits (see the SearchMode enum of the contract)."""
+
+    DENSE = "dense"  # by meaning: cosine similarity of embeddings
+    LEXICAL = "lexical"  # by words: BM25, no embedding involved
+    HYBRID = "hybrid"  # both, fused by reciprocal rank fusion
+
+
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
     text: str
@@ -24,6 +33,8 @@ class SearchQuery:
     min_score: float = -1.0
     metadata_filter: Mapping[str, str] = field(default_factory=dict)
     all_chunks: bool = False
+    mode: SearchMode = SearchMode.HYBRID
+    allow_degraded: bool = False  # an index that cannot serve dense search answers lexically
 
 
 def validate_query(
@@ -33,6 +44,8 @@ def validate_query(
     min_score: float | None = None,
     metadata_filter: Mapping[str, str] | None = None,
     all_chunks: bool = False,
+    mode: SearchMode = SearchMode.HYBRID,
+    allow_degraded: bool = False,
 ) -> SearchQuery:
     """Check every field against the limits; raise InvalidArgument naming the first bad one."""
     stripped = text.strip()
@@ -82,4 +95,6 @@ def validate_query(
         min_score=-1.0 if min_score is None else min_score,
         metadata_filter=filters,
         all_chunks=all_chunks,
+        mode=mode,
+        allow_degraded=allow_degraded,
     )

@@ -1,0 +1,170 @@
+"""Reciprocal rank fusion, and one ranking from the dense and lexical hits of several indexes."""
+
+from __future__ import annotations
+
+import pytest
+
+from semsearch.corpus import Chunk
+from semsearch.index.fusion import RRF_K, reciprocal_rank_fusion
+from semsearch.index.scored import ScoredChunk
+from semsearch.query import SearchMode
+from semsearch.ranking import FUSION_DEPTH, Contribution, depth, rank
+
+
+def chunk(doc: str, n: int = 0) -> Chunk:
+    return Chunk(f"{doc}#{n}", doc, doc, "", doc, doc, f"{doc}.md", {})
+
+
+def scored(doc: str, score: float, n: int = 0) -> ScoredChunk:
+    return ScoredChunk(chunk(doc, n), score)
+
+
+def ids(hits: list) -> list[str]:  # type: ignore[type-arg]
+    return [h.scored.chunk.id for h in hits]
+
+
+def test_rrf_sums_reciprocal_ranks() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]])
+    scores = {f.key: f.score for f in fused}
+    assert scores["a"] == pytest.approx(1 / (RRF_K + 1) + 1 / (RRF_K + 2))
+    assert scores["c"] == pytest.approx(1 / (RRF_K + 3) + 1 / (RRF_K + 1))
+    assert scores["b"] == pytest.approx(1 / (RRF_K + 2))
+    assert [f.key for f in fused] == ["a", "c", "b"]
+    assert {f.key: f.ranks for f in fused} == {"a": (1, 2), "b": (2, None), "c": (3, 1)}
+
+
+def test_rrf_prefers_agreement_and_breaks_ties_by_best_rank_then_first_ranking() -> None:
+    # "both" is second in each ranking; each of the others is first in only one.
+    fused = reciprocal_rank_fusion([["dense-only", "both"], ["lexical-only", "both"]])
+    assert [f.key for f in fused] == ["both", "dense-only", "lexical-only"]
+    assert [f.key for f in reciprocal_rank_fusion([["x"], ["y"]])] == ["x", "y"]
+    assert reciprocal_rank_fusion([["a", "a"]])[0].ranks == (1,)
+    assert reciprocal_rank_fusion([[], []]) == []
+
+
+def test_hybrid_fuses_and_reports_every_signal() -> None:
+    cosines = {"a": 0.9, "b": 0.8, "c": 0.3}
+    part = Contribution(
+        "ix",
+        dense=[scored("a", 0.9), scored("b", 0.8)],
+        lexical=[scored("c", 7.0), scored("b", 3.0)],
+        dense_of=lambda c: cosines[c.document_id],
+    )
+    hits, mode = rank([part], top_k=10, min_score=-1.0, collapse=True)
+    assert mode is SearchMode.HYBRID
+    assert ids(hits) == ["b#0", "a#0", "c#0"]
+    b, a, c = hits
+    assert b.scored.score == pytest.approx(1 / 62 + 1 / 62)
+    assert (b.dense_rank, b.dense_score, b.lexical_rank, b.lexical_score) == (2, 0.8, 2, 3.0)
+    assert (a.dense_rank, a.lexical_rank, a.lexical_score) == (1, None, None)
+    # Found by words alone, c still carries its cosine: every dense-capable hit does.
+    assert (c.dense_rank, c.dense_score, c.lexical_rank) == (None, 0.3, 1)
+    assert not any(h.pinned for h in hits)
+
+
+def test_min_score_filters_on_the_dense_score_in_hybrid_too() -> None:
+    part = Contribution(
+        "ix",
+        dense=[scored("a", 0.9)],
+        lexical=[scored("c", 7.0)],
+        dense_of=lambda c: 0.3,
+    )
+    hits, _ = rank([part], top_k=10, min_score=0.5, collapse=True)
+    assert ids(hits) == ["a#0"]
+
+
+def test_dense_and_lexical_alone_keep_their_own_scores_and_order() -> None:
+    part = Contribution("ix", dense=[scored("a", 0.9), scored("b", 0.5)])
+    hits, mode = rank([part], top_k=10, min_score=-1.0, collapse=True)
+    assert mode is SearchMode.DENSE
+    assert [(h.scored.chunk.id, h.scored.score, h.dense_score) for h in hits] == [
+        ("a#0", 0.9, 0.9),
+        ("b#0", 0.5, 0.5),
+    ]
+    part = Contribution("ix", lexical=[scored("c", 7.0), scored("d", 2.0)])
+    hits, mode = rank([part], top_k=1, min_score=0.99, collapse=True)  # no cosine: min_score moot
+    assert mode is SearchMode.LEXICAL
+    assert [(h.scored.chunk.id, h.scored.score, h.dense_score, h.lexical_rank) for h in hits] == [
+        ("c#0", 7.0, None, 1)
+    ]
+
+
+def test_indexes_merge_dense_by_cosine_and_a_degraded_index_adds_lexical_hits() -> None:
+    ready = Contribution(
+        "ready", dense=[scored("r1", 0.7)], lexical=[scored("r1", 1.0)], dense_of=lambda c: 0.7
+    )
+    other = Contribution("other", dense=[scored("o1", 0.9), scored("o2", 0.1)], lexical=[])
+    degraded = Contribution("parked", lexical=[scored("p1", 5.0)])
+    hits, mode = rank([ready, other, degraded], top_k=10, min_score=-1.0, collapse=True)
+    assert mode is SearchMode.HYBRID
+    by_id = {h.scored.chunk.id: h for h in hits}
+    assert (by_id["o1#0"].dense_rank, by_id["r1#0"].dense_rank, by_id["o2#0"].dense_rank) == (1, 2, 3)
+    assert (by_id["p1#0"].lexical_rank, by_id["r1#0"].lexical_rank) == (1, 2)
+    assert by_id["p1#0"].dense_score is None and by_id["p1#0"].index == "parked"
+    assert ids(hits)[0] == "r1#0"  # the only hit both signals found
+
+
+def test_collapse_ranks_documents_and_all_chunks_ranks_chunks() -> None:
+    dense = [scored("a", 0.9, 0), scored("a", 0.8, 1), scored("b", 0.7, 0)]
+    lexical = [scored("a", 5.0, 1), scored("b", 4.0, 0)]
+    cosines = {"a#0": 0.9, "a#1": 0.8, "b#0": 0.7}
+    part = Contribution("ix", dense=dense, lexical=lexical, dense_of=lambda c: cosines[c.id])
+    per_document, _ = rank([part], 10, -1.0, collapse=True)
+    assert ids(per_document) == ["a#0", "b#0"]  # dense's best chunk shown
+    assert (per_document[0].dense_rank, per_document[0].lexical_rank) == (1, 1)
+    assert per_document[0].lexical_score == 5.0  # of the document's best lexical chunk
+    per_chunk, _ = rank([part], 10, -1.0, collapse=False)
+    assert ids(per_chunk) == ["a#1", "b#0", "a#0"]  # found by both signals beats first in one
+    assert [(h.dense_rank, h.lexical_rank) for h in per_chunk] == [(2, 1), (3, 2), (1, None)]
+
+
+def test_named_documents_come_first_even_when_no_signal_ranked_them() -> None:
+    ranked_low = Contribution(
+        "ix",
+        dense=[scored("a", 0.9), scored("b", 0.2)],
+        lexical=[scored("a", 3.0)],
+        named=[chunk("b")],
+        dense_of=lambda c: {"a": 0.9, "b": 0.2, "z": 0.1}[c.document_id],
+    )
+    hits, _ = rank([ranked_low], 10, -1.0, collapse=True)
+    assert ids(hits) == ["b#0", "a#0"]
+    assert hits[0].pinned and not hits[1].pinned
+    assert hits[0].dense_rank == 2  # its signals are kept
+    unranked = Contribution(
+        "ix",
+        dense=[scored("a", 0.9)],
+        lexical=[scored("a", 3.0)],
+        named=[chunk("z")],
+        dense_of=lambda c: {"a": 0.9, "z": 0.1}[c.document_id],
+    )
+    hits, _ = rank([unranked], 1, -1.0, collapse=True)
+    assert ids(hits) == ["z#0"]
+    assert (hits[0].pinned, hits[0].scored.score, hits[0].dense_score, hits[0].dense_rank) == (
+        True,
+        0.0,
+        0.1,
+        None,
+    )
+    below, _ = rank([unranked], 10, 0.5, collapse=True)
+    assert ids(below) == ["a#0"]  # a named document still has to pass min_score
+
+
+def test_dense_mode_pins_nothing_and_lexical_mode_scores_an_added_pin_by_bm25() -> None:
+    dense_only = Contribution("ix", dense=[scored("a", 0.9)], named=[chunk("z")], dense_of=lambda c: 0.1)
+    hits, _ = rank([dense_only], 10, -1.0, collapse=True)
+    assert ids(hits) == ["a#0"]
+    lexical_only = Contribution(
+        "ix", lexical=[scored("a", 3.0)], named=[chunk("z")], lexical_of=lambda c: 1.5
+    )
+    hits, _ = rank([lexical_only], 10, -1.0, collapse=True)
+    assert [(h.scored.chunk.id, h.scored.score, h.pinned) for h in hits] == [
+        ("z#0", 1.5, True),
+        ("a#0", 3.0, False),
+    ]
+
+
+def test_depth_widens_hybrid_candidates_only() -> None:
+    assert depth(SearchMode.DENSE, 5) == 5
+    assert depth(SearchMode.LEXICAL, 5) == 5
+    assert depth(SearchMode.HYBRID, 5) == FUSION_DEPTH
+    assert depth(SearchMode.HYBRID, 100) == 100
