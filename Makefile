@@ -64,7 +64,14 @@ test-node: $(STAMP) $(NODE_CLIENT_STAMP)
 	cd $(NODE_CLIENT) && npm run --silent typecheck
 	cd $(NODE_CLIENT) && SEMSEARCH_BIN="$(CURDIR)/$(BIN)/semsearch" npm test --silent
 
-bench: $(STAMP)
+# The benchmarks' baselines (faiss-cpu) come from the `bench` extra, installed by this target only.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:

@@ -7,12 +7,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import reindex
+from bench import detection, migration, reindex, search
 from bench.report import Section, write
 
 # In report order; a new benchmark adds its module's ``run`` here.
 BENCHMARKS: list[tuple[str, Callable[[], Awaitable[Section]]]] = [
+    ("search", search.run),
+    ("detection", detection.run),
     ("reindex", reindex.run),
+    ("migration", migration.run),
 ]
 
 

@@ -20,8 +20,55 @@ def body(hashed: HashResult, e5: E5Result, load_average: str) -> str:
         "last figure means someone else's load skewed that wall time "
         f"(load average at start: {load_average})."
     )
-    parts = [_hash_tables(hashed), _e5_table(e5), note, _memory_table(hashed), _reading(hashed, e5)]
+    parts = [
+        _targets(hashed, e5),
+        _hash_tables(hashed),
+        _e5_table(e5),
+        note,
+        _memory_table(hashed),
+        _reading(hashed, e5),
+    ]
     return "\n\n".join(parts)
+
+
+def _targets(h: HashResult, e5: E5Result) -> str:
+    """The issue's reindex targets with this run's figures beside them."""
+    hash_ratio, e5_ratio = h.cold.settled / h.best.seconds, e5.cold.settled / e5.best.seconds
+    warm, memory = h.warm, h.cold.memory
+    chunks_embedded = max(h.chunks - warm.cache_hits, 0)
+    peak = memory.peak / memory.settled if memory.peak and memory.settled else None
+    rows = [
+        (
+            f"reindex ≤ 1.1× the provider's best case (`{HASH_MODEL}`)",
+            f"{hash_ratio:.2f}×",
+            _met(hash_ratio, 1.1),
+        ),
+        (f"reindex ≤ 1.1× the provider's best case (`{E5_MODEL}`)", f"{e5_ratio:.2f}×", _met(e5_ratio, 1.1)),
+        (
+            "warm restart of the EIP corpus READY in ≤ 3 s",
+            secs(warm.ready),
+            _met(warm.ready, 3.0),
+        ),
+        (
+            "… with 0 embedding calls for chunks",
+            f"{chunks_embedded} chunks embedded ({warm.requests} requests: the space probes)",
+            "yes" if chunks_embedded == 0 else "**no**",
+        ),
+        (
+            "peak RSS during a reindex ≤ 1.3× steady state",
+            "n/a" if peak is None else f"{peak:.2f}× ({mib(memory.peak)} / {mib(memory.settled)})",
+            "n/a" if peak is None else _met(peak, 1.3),
+        ),
+    ]
+    return (
+        "### Targets\n\n"
+        + table(["target", "measured", "met?"], rows)
+        + ("\n\nWhere a target is missed, the reading below says where the time goes.")
+    )
+
+
+def _met(value: float, limit: float) -> str:
+    return "yes" if value <= limit else f"**no** ({value / limit:.2f}× the target)"
 
 
 def _cpu(cpu: CpuUse) -> str:

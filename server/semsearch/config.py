@@ -57,6 +57,14 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    # How long a lone query waits for others to share its matrix product; 0: scored at once.
+    # Queries arriving while a batch of their index is scored always wait for it and go together.
+    coalesce_window_ms: float = 0.0
+    max_batch: int = 64  # queries scored in one product at most; 1 turns coalescing off
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     listen: str = ""  # host:port of the Prometheus endpoint; empty: no metrics port is opened
 
@@ -76,6 +84,7 @@ class Config:
     watcher: WatcherConfig = field(default_factory=WatcherConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     indexes: tuple[IndexConfig, ...] = ()
 
 
@@ -85,6 +94,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "watcher": WatcherConfig,
     "cache": CacheConfig,
     "metrics": MetricsConfig,
+    "search": SearchConfig,
 }
 _INDEX_KEYS = {"name", "kind", "path", "options"}
 ENV_PREFIX = "SEMSEARCH_"
@@ -215,6 +225,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("[watcher].jitter_fraction: must be in [0, 1)")
     if config.cache.keep_spaces < 1 or config.cache.query_cache_size < 0:
         raise ConfigError("[cache]: keep_spaces must be >= 1 and query_cache_size >= 0")
+    if not 0 <= config.search.coalesce_window_ms <= 1000 or config.search.max_batch < 1:
+        raise ConfigError("[search]: coalesce_window_ms must be in [0, 1000] and max_batch >= 1")
     if not config.indexes:
         raise ConfigError("no [[index]] declared: nothing to serve")
 

@@ -6,8 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
+from semsearch.config import SearchConfig
 from semsearch.embeddings import Embeddings, EmbeddingSpace, ProviderError
 from semsearch.errors import (
     EmbeddingProviderUnavailable,
@@ -17,13 +16,10 @@ from semsearch.errors import (
     InvalidArgument,
     Unavailable,
 )
-from semsearch.index import ScoredChunk, VectorIndex
+from semsearch.index import ScoredChunk, SearchCoalescer, SearchSpec, VectorIndex
 from semsearch.lifecycle import IndexManager, IndexState
 from semsearch.observability import NO_METRICS, Metrics, SearchOutcome
 from semsearch.query import SearchQuery
-
-# Above this many rows a product costs milliseconds: score in a worker thread (numpy releases the GIL).
-OFFLOAD_ROWS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +72,14 @@ def _mismatch(embedded: Embeddings, name: str, index: VectorIndex) -> str:
 
 
 class Searcher:
-    def __init__(self, manager: IndexManager, metrics: Metrics = NO_METRICS) -> None:
+    def __init__(
+        self, manager: IndexManager, metrics: Metrics = NO_METRICS, settings: SearchConfig | None = None
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
+        settings = settings or SearchConfig()
+        # Concurrent searches of one index share a matrix product (see index.coalescer).
+        self.coalescer = SearchCoalescer(settings.coalesce_window_ms / 1000, settings.max_batch)
 
     async def search(self, query: SearchQuery) -> SearchResult:
         """Search, and report each covered index's part in it (an index that could not serve says why)."""
@@ -105,13 +106,17 @@ class Searcher:
     async def _search(
         self, query: SearchQuery, names: list[str], unavailable: list[UnavailableIndex]
     ) -> SearchResult:
-        statuses = [self.manager.status(name) for name in names]  # raises IndexNotFound first
+        for name in names:
+            if name not in self.manager.slots:
+                self.manager.status(name)  # raises IndexNotFound, before anything else is checked
+        # The slots themselves, not status() snapshots: a snapshot counts every chunk, per query.
+        slots = [self.manager.slots[name] for name in names]
         unavailable.extend(
             UnavailableIndex(s.name, s.state, IndexNotReady.reason, f"index {s.name!r} is {s.state.value}")
-            for s in statuses
+            for s in slots
             if s.state is not IndexState.READY or s.index is None
         )
-        if len(unavailable) == len(statuses):
+        if len(unavailable) == len(slots):
             first = unavailable[0]
             raise IndexNotReady(first.message, index=first.index, state=first.state.value)
         embedded = await self._embed(query.text)
@@ -142,10 +147,16 @@ class Searcher:
         if not serving:
             self._raise_unavailable(unavailable)
         query_space = serving[0][1].space
-        hits: list[Hit] = []
-        for name, index in serving:
-            found = await self._score(index, vector, query)
-            hits.extend(Hit(name, scored) for scored in found)
+        spec = SearchSpec.of(
+            vector, query.top_k, query.min_score, query.metadata_filter, collapse=not query.all_chunks
+        )
+        # Every index at once: each joins its own index's batch.
+        found = await asyncio.gather(*(self.coalescer.search(index, spec) for _, index in serving))
+        hits = [
+            Hit(name, scored)
+            for (name, _), scored_list in zip(serving, found, strict=True)
+            for scored in scored_list
+        ]
         hits.sort(key=lambda h: (-h.scored.score, h.index, h.scored.chunk.id))
         return SearchResult(hits[: query.top_k], query_space, unavailable)
 
@@ -170,10 +181,3 @@ class Searcher:
         first = unavailable[0]
         error: Unavailable = IndexNotReady(first.message, index=first.index, state=first.state.value)
         raise error
-
-    @staticmethod
-    async def _score(index: VectorIndex, vector: np.ndarray, query: SearchQuery) -> list[ScoredChunk]:
-        args = (vector, query.top_k, query.min_score, query.metadata_filter, not query.all_chunks)
-        if len(index) > OFFLOAD_ROWS:
-            return await asyncio.to_thread(index.search, *args)
-        return index.search(*args)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Generic, TypeVar
+
 from google.protobuf import timestamp_pb2
 
 from semsearch.api.v1 import admin_pb2, search_pb2, types_pb2
+from semsearch.corpus import Chunk
 from semsearch.embeddings import EmbeddingSpace
 from semsearch.lifecycle import IndexState, IndexStatus, StateChange
 from semsearch.searcher import SearchResult
 
 SNIPPET_CHARS = 240
+# Hits are built from per-chunk templates (snippet, metadata map…), by far the costliest part of a
+# response; this many of the most recently returned chunks keep theirs.
+HIT_TEMPLATES = 8192
 
 _STATES = {
     IndexState.READY: types_pb2.INDEX_STATE_READY,
@@ -67,23 +74,65 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return cut + " …"
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _IdentityCache(Generic[K, V]):
+    """Values derived from immutable objects, keyed by identity (no hashing of large fields).
+
+    Each entry holds its key object, so an id cannot be reused by another object while cached.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[K, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(id(key))
+        if entry is None or entry[0] is not key:
+            return None
+        self._entries.move_to_end(id(key))
+        return entry[1]
+
+    def put(self, key: K, value: V) -> V:
+        self._entries[id(key)] = (key, value)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return value
+
+
+_hit_templates: _IdentityCache[Chunk, search_pb2.SearchHit] = _IdentityCache(HIT_TEMPLATES)
+_spaces: _IdentityCache[EmbeddingSpace, types_pb2.EmbeddingSpace] = _IdentityCache(8)
+
+
+def _hit_template(chunk: Chunk) -> search_pb2.SearchHit:
+    """Everything of a hit that depends on the chunk alone (index and score are set per response)."""
+    template = _hit_templates.get(chunk)
+    if template is not None:
+        return template
+    return _hit_templates.put(
+        chunk,
+        search_pb2.SearchHit(
+            document_id=chunk.document_id,
+            chunk_id=chunk.id,
+            title=chunk.title,
+            section=chunk.section,
+            snippet=snippet(chunk.body),
+            source=chunk.source,
+            metadata=dict(chunk.metadata),
+        ),
+    )
+
+
+def _query_space(value: EmbeddingSpace) -> types_pb2.EmbeddingSpace:
+    message = _spaces.get(value)
+    return message if message is not None else _spaces.put(value, space(value))
+
+
 def search_response(result: SearchResult) -> search_pb2.SearchResponse:
-    return search_pb2.SearchResponse(
-        hits=[
-            search_pb2.SearchHit(
-                index=hit.index,
-                document_id=hit.scored.chunk.document_id,
-                chunk_id=hit.scored.chunk.id,
-                title=hit.scored.chunk.title,
-                section=hit.scored.chunk.section,
-                snippet=snippet(hit.scored.chunk.body),
-                score=hit.scored.score,
-                source=hit.scored.chunk.source,
-                metadata=dict(hit.scored.chunk.metadata),
-            )
-            for hit in result.hits
-        ],
-        query_space=space(result.query_space),
+    response = search_pb2.SearchResponse(
+        query_space=_query_space(result.query_space),
         unavailable_indexes=[
             search_pb2.UnavailableIndex(
                 index=u.index, state=state(u.state), reason=u.reason, message=u.message
@@ -91,6 +140,11 @@ def search_response(result: SearchResult) -> search_pb2.SearchResponse:
             for u in result.unavailable
         ],
     )
+    response.hits.extend([_hit_template(hit.scored.chunk) for hit in result.hits])  # copies
+    for message, hit in zip(response.hits, result.hits, strict=True):
+        message.index = hit.index
+        message.score = hit.scored.score
+    return response
 
 
 def watch_event(change: StateChange) -> admin_pb2.WatchIndexesResponse:

@@ -1,0 +1,145 @@
+"""Coalesced exact search: concurrent searches on the same index object share one matrix product.
+
+A lone query is scored at once (or after ``window`` seconds, when one is configured). Queries that
+arrive while a batch of the same index is being scored wait for it and then go together, so under
+load batches grow by themselves and the matrix is read once per batch instead of once per query.
+
+Batches are keyed by the index object each request holds: requests that took the index before a
+swap are scored against that old object, never mixed with the new one in one product.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from semsearch.index.batch import SearchSpec, search_many
+from semsearch.index.scored import ScoredChunk
+from semsearch.index.vector import VectorIndex
+
+# Above this many rows × queries a batch costs milliseconds: score it in a worker thread (numpy
+# releases the GIL); below, the thread hop would cost more than the product.
+OFFLOAD_ROWS = 20_000
+DEFAULT_MAX_BATCH = 64
+
+
+@dataclass(eq=False)
+class _Waiting:
+    spec: SearchSpec
+    future: asyncio.Future[list[ScoredChunk]]
+
+
+@dataclass(eq=False)
+class _Queue:
+    """The searches waiting on one index object, and whether a batch of it is being scored."""
+
+    waiting: list[_Waiting] = field(default_factory=list)
+    busy: bool = False
+    flush: asyncio.Handle | None = None
+
+
+class SearchCoalescer:
+    def __init__(
+        self, window: float = 0.0, max_batch: int = DEFAULT_MAX_BATCH, offload_rows: int = OFFLOAD_ROWS
+    ) -> None:
+        if window < 0 or max_batch < 1:
+            raise ValueError("window must be >= 0 and max_batch >= 1")
+        self.window = window
+        self.max_batch = max_batch
+        self.offload_rows = offload_rows
+        self._queues: dict[VectorIndex, _Queue] = {}  # by identity; emptied queues are dropped
+        self._running: set[asyncio.Task[None]] = set()
+        self.batches = 0  # scored so far, and the searches in them: their ratio is the mean batch size
+        self.searches = 0
+
+    async def search(self, index: VectorIndex, spec: SearchSpec) -> list[ScoredChunk]:
+        """The hits of ``spec`` on ``index``, exactly as ``index.search`` would give them."""
+        index.check_query(spec.vector)  # a bad query fails alone, not its whole batch
+        loop = asyncio.get_running_loop()
+        queue = self._queues.setdefault(index, _Queue())
+        future: asyncio.Future[list[ScoredChunk]] = loop.create_future()
+        waiting = _Waiting(spec, future)
+        queue.waiting.append(waiting)
+        if not queue.busy:
+            if len(queue.waiting) >= self.max_batch:
+                self._flush(index, queue)
+            elif queue.flush is None:
+                # call_soon still gathers every search that arrives in this turn of the loop.
+                queue.flush = (
+                    loop.call_later(self.window, self._flush, index, queue)
+                    if self.window > 0
+                    else loop.call_soon(self._flush, index, queue)
+                )
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if waiting in queue.waiting:  # not scored yet: it no longer counts towards a full batch
+                queue.waiting.remove(waiting)
+            raise
+
+    def _flush(self, index: VectorIndex, queue: _Queue) -> None:
+        """Score the waiting searches of ``index`` (at most ``max_batch``) unless a batch is running."""
+        if queue.flush is not None:
+            queue.flush.cancel()
+            queue.flush = None
+        if queue.busy:
+            return  # the running batch flushes again when it ends
+        live = [w for w in queue.waiting if not w.future.done()]  # cancelled callers are skipped
+        batch, queue.waiting = live[: self.max_batch], live[self.max_batch :]
+        if not batch:
+            self._forget_if_idle(index, queue)
+            return
+        self.batches += 1
+        self.searches += len(batch)
+        if len(index) * len(batch) <= self.offload_rows:
+            try:
+                _deliver(batch, search_many(index, [w.spec for w in batch]))
+            except Exception as exc:
+                _fail(batch, exc)
+            self._next(index, queue)
+            return
+        queue.busy = True
+        task = asyncio.get_running_loop().create_task(self._score_in_thread(index, queue, batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _score_in_thread(self, index: VectorIndex, queue: _Queue, batch: list[_Waiting]) -> None:
+        try:
+            results = await asyncio.to_thread(search_many, index, [w.spec for w in batch])
+        except BaseException as exc:
+            _fail(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            _deliver(batch, results)
+        finally:
+            queue.busy = False
+            self._next(index, queue)
+
+    def _next(self, index: VectorIndex, queue: _Queue) -> None:
+        # Whoever arrived meanwhile has waited a whole batch already: no window for them.
+        if queue.waiting:
+            self._flush(index, queue)
+        else:
+            self._forget_if_idle(index, queue)
+
+    def _forget_if_idle(self, index: VectorIndex, queue: _Queue) -> None:
+        # Dropping the entry drops the reference: a swapped-out index's matrix can be freed.
+        if not queue.waiting and not queue.busy and queue.flush is None and self._queues.get(index) is queue:
+            del self._queues[index]
+
+
+def _deliver(batch: Sequence[_Waiting], results: Sequence[list[ScoredChunk]]) -> None:
+    for waiting, hits in zip(batch, results, strict=True):
+        if not waiting.future.done():
+            waiting.future.set_result(hits)
+
+
+def _fail(batch: Sequence[_Waiting], exc: BaseException) -> None:
+    for waiting in batch:
+        if not waiting.future.done():
+            if isinstance(exc, asyncio.CancelledError):
+                waiting.future.cancel()
+            else:
+                waiting.future.set_exception(exc)

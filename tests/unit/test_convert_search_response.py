@@ -1,0 +1,63 @@
+"""SearchResponse conversion: hits built from per-chunk templates read exactly as built field by field."""
+
+from __future__ import annotations
+
+from semsearch.api.v1 import search_pb2, types_pb2
+from semsearch.corpus import Chunk
+from semsearch.embeddings import EmbeddingSpace
+from semsearch.index import ScoredChunk
+from semsearch.lifecycle import IndexState
+from semsearch.searcher import Hit, SearchResult, UnavailableIndex
+from semsearch.service import convert
+
+SPACE = EmbeddingSpace("hash-v1", 3, (0.5, 0.5, 0.7), (0.1, 0.2, 0.3))
+
+
+def chunk(n: int, body: str = "a  long\n\nbody   text") -> Chunk:
+    return Chunk(f"doc#{n}", "doc", "Doc", f"Part {n}", f"Doc\n{body}", body, "doc.md", {"tags": "x, y"})
+
+
+def expected_hit(index: str, c: Chunk, score: float) -> search_pb2.SearchHit:
+    return search_pb2.SearchHit(
+        index=index,
+        document_id=c.document_id,
+        chunk_id=c.id,
+        title=c.title,
+        section=c.section,
+        snippet=convert.snippet(c.body),
+        score=score,
+        source=c.source,
+        metadata=dict(c.metadata),
+    )
+
+
+def result(
+    hits: list[tuple[str, Chunk, float]], unavailable: list[UnavailableIndex] | None = None
+) -> SearchResult:
+    return SearchResult([Hit(i, ScoredChunk(c, s)) for i, c, s in hits], SPACE, unavailable or [])
+
+
+def test_every_field_of_every_hit_and_the_space() -> None:
+    a, b = chunk(1), chunk(2, "x " * 400)
+    gone = UnavailableIndex("other", IndexState.PARKED, "INDEX_NOT_READY", "index 'other' is PARKED")
+    response = convert.search_response(result([("one", a, 0.75), ("two", b, 0.5)], [gone]))
+    assert list(response.hits) == [expected_hit("one", a, 0.75), expected_hit("two", b, 0.5)]
+    assert response.hits[1].snippet.endswith(" …")
+    assert response.query_space == types_pb2.EmbeddingSpace(
+        model="hash-v1", dimensions=3, fingerprint=[0.5, 0.5, 0.7]
+    )
+    assert [(u.index, u.reason) for u in response.unavailable_indexes] == [("other", "INDEX_NOT_READY")]
+
+
+def test_a_reused_template_carries_nothing_from_the_previous_response() -> None:
+    a = chunk(3)
+    first = convert.search_response(result([("one", a, 0.9)]))
+    second = convert.search_response(result([("two", a, 0.1), ("two", a, 0.05)]))
+    assert list(first.hits) == [expected_hit("one", a, 0.9)]
+    assert list(second.hits) == [expected_hit("two", a, 0.1), expected_hit("two", a, 0.05)]
+
+
+def test_a_rebuilt_chunk_with_the_same_id_gets_its_own_content() -> None:
+    old, new = chunk(4, "before the edit"), chunk(4, "after the edit")
+    assert convert.search_response(result([("one", old, 0.5)])).hits[0].snippet == "before the edit"
+    assert convert.search_response(result([("one", new, 0.5)])).hits[0].snippet == "after the edit"
