@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from semsearch.corpus import Chunk
+from semsearch.index import ScoredChunk
 from semsearch.index.fusion import reciprocal_rank_fusion
-from semsearch.index.scored import ScoredChunk
 from semsearch.query import SearchMode
 
 # Each signal brings at least this many candidates to the fusion, so that an item ranked modestly

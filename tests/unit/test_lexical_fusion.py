@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from semsearch.corpus import Chunk
+from semsearch.index import ScoredChunk
 from semsearch.index.fusion import RRF_K, reciprocal_rank_fusion
-from semsearch.index.scored import ScoredChunk
 from semsearch.query import SearchMode
 from semsearch.ranking import FUSION_DEPTH, Contribution, depth, rank
 

@@ -17,9 +17,9 @@ import bm25s
 import numpy as np
 
 from semsearch.corpus import Chunk
+from semsearch.index import ScoredChunk
 from semsearch.index.pinning import Identifiers
 from semsearch.index.postings import MetadataPostings
-from semsearch.index.scored import ScoredChunk
 from semsearch.index.terms import terms
 
 K1 = 1.5
