@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
+from semsearch.config import SearchConfig
 from semsearch.lifecycle import IndexManager
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
@@ -49,7 +50,12 @@ class RunningServer:
         event(log, "grpc_server_stopped", address=self.address)
 
 
-async def start_server(manager: IndexManager, listen: str, metrics: Metrics = NO_METRICS) -> RunningServer:
+async def start_server(
+    manager: IndexManager,
+    listen: str,
+    metrics: Metrics = NO_METRICS,
+    search: SearchConfig | None = None,
+) -> RunningServer:
     """Bind ``listen`` (port 0 picks a free one), register every service, start serving."""
     gate = DrainGate()
     server = grpc.aio.server(
@@ -60,7 +66,7 @@ async def start_server(manager: IndexManager, listen: str, metrics: Metrics = NO
             ("grpc.so_reuseport", 0),
         ],
     )
-    searcher = Searcher(manager, metrics)
+    searcher = Searcher(manager, metrics, search)
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(searcher, metrics), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(manager, metrics), server)
     health = HealthReporter(manager)
