@@ -26,6 +26,7 @@ class ServerConfig:
     grace_seconds: float = 5.0
     log_format: str = "text"  # text | json
     log_level: str = "info"
+    max_watch_streams: int = 256  # concurrent WatchIndexes streams; one more is RESOURCE_EXHAUSTED
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ def _validate(config: Config) -> None:
     if config.server.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise ConfigError("[server].log_level: expected debug, info, warning or error")
     _check_listen("[server].listen", config.server.listen)
+    if config.server.max_watch_streams < 1:
+        raise ConfigError("[server].max_watch_streams: must be >= 1")
     if config.metrics.listen:
         _check_listen("[metrics].listen", config.metrics.listen)
         if config.metrics.listen == config.server.listen and not config.metrics.listen.endswith(":0"):

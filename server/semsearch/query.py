@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -58,7 +59,8 @@ def validate_query(
             f"query has {len(text)} characters; the maximum is {MAX_QUERY_CHARS}",
             limit=str(MAX_QUERY_CHARS),
         )
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+    # C0 and C1 controls and DEL (category Cc); tabs and line breaks are ordinary in pasted text.
+    if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in text):
         raise InvalidArgument("INVALID_QUERY", "query", "query contains control characters")
     if top_k < 0 or top_k > MAX_TOP_K:
         raise InvalidArgument(

@@ -159,15 +159,24 @@ class EmbeddingProvider:
             started = time.perf_counter()
             kind: ProviderErrorKind
             try:
-                response = await self._http.post("/embeddings", json=payload, timeout=timeout)
-            except httpx.TimeoutException as exc:
+                # httpx's timeout bounds each read, not the whole answer: a provider dripping a byte
+                # now and then would hold the request forever. ``timeout`` bounds the attempt.
+                async with asyncio.timeout(timeout):
+                    response = await self._http.post("/embeddings", json=payload, timeout=timeout)
+            except (TimeoutError, httpx.TimeoutException) as exc:
                 failure: ProviderError = ProviderUnavailable(
                     f"provider timed out after {timeout:g}s: {exc!r}"
                 )
                 kind = "timeout"
-            except httpx.TransportError as exc:
+            except httpx.ConnectError as exc:
                 failure = ProviderUnavailable(f"provider unreachable at {self.url}: {exc!r}")
                 kind = "connection"
+            except httpx.TransportError as exc:  # reset, closed mid-body, protocol error
+                failure = ProviderUnavailable(f"provider connection failed at {self.url}: {exc!r}")
+                kind = "connection"
+            except httpx.RequestError as exc:  # an undecodable body (e.g. a broken content-encoding)
+                self.metrics.provider_request(task, time.perf_counter() - started, "bad_response")
+                raise ProviderResponseError(f"provider sent an unreadable answer: {exc!r}") from None
             else:
                 if response.status_code == 200:
                     try:
@@ -186,6 +195,10 @@ class EmbeddingProvider:
             if attempt >= retries:
                 raise failure
             delay = self._delay(attempt, failure.retry_after)
+            if delay > timeout:
+                # Waiting longer than an attempt may take helps no one (a query's client is waiting):
+                # give up now and pass the provider's Retry-After on to the caller.
+                raise failure
             event(
                 log,
                 "provider_retry",
@@ -252,27 +265,38 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def parse_response(response: httpx.Response, expected: int) -> Embeddings:
-    """Validate an embeddings response and return normalised vectors in input order."""
+    """Validate an embeddings response and return normalised vectors in input order.
+
+    Anything a provider can send ends in a ProviderResponseError, never in another exception.
+    """
     try:
         body = response.json()
         model = body["model"]
         items = sorted(body["data"], key=lambda item: item["index"])
         raw = [_decode(item["embedding"]) for item in items]
-    except (ValueError, KeyError, TypeError) as exc:
+        indexes = [item["index"] for item in items]
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ProviderResponseError(f"malformed embeddings response: {exc!r}") from None
     if not isinstance(model, str) or not model:
         raise ProviderResponseError("embeddings response does not name its model")
-    if len(raw) != expected or [item["index"] for item in items] != list(range(expected)):
+    if len(raw) != expected or indexes != list(range(expected)):
         raise ProviderResponseError(f"asked for {expected} vectors, got {len(raw)}")
     dims = {len(v) for v in raw}
     if len(dims) != 1 or 0 in dims:
         raise ProviderResponseError(f"vectors of inconsistent or zero length: {sorted(dims)}")
-    vectors = np.asarray(raw, dtype=np.float32)
+    try:
+        vectors = np.array(raw)
+    except (ValueError, TypeError, OverflowError):
+        vectors = None
+    if vectors is None or vectors.ndim != 2 or vectors.dtype.kind not in "iuf":
+        raise ProviderResponseError("malformed embeddings response: vectors must be lists of numbers")
+    vectors = vectors.astype(np.float64)  # float32 squares of large values would overflow the norm
     if not np.isfinite(vectors).all():
         raise ProviderResponseError("provider returned NaN or infinite values")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ProviderResponseError("provider returned a zero vector")
+    with np.errstate(over="ignore"):  # an overflowing norm is refused just below
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if (norms == 0).any() or not np.isfinite(norms).all():
+        raise ProviderResponseError("provider returned a zero vector or one too large to normalise")
     return Embeddings((vectors / norms).astype(np.float32), model, vectors.shape[1])
 
 

@@ -9,23 +9,31 @@ from typing import Any
 import grpc
 
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc
+from semsearch.config import ServerConfig
 from semsearch.errors import IndexNotFound, InvalidArgument
 from semsearch.lifecycle import IndexManager
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.query import MAX_INDEX_NAMES
 from semsearch.service import convert
-from semsearch.service.errors import stream_errors, unary_errors
+from semsearch.service.errors import LimitReached, stream_errors, unary_errors
 
 log = logging.getLogger(__name__)
 
 WATCH_SUBSCRIPTION = "watch"  # the bus subscription kind of a WatchIndexes stream (counted in metrics)
+WATCH_RETRY_SECONDS = 5.0  # the retry hint of a stream refused for the limit
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, manager: IndexManager, metrics: Metrics = NO_METRICS) -> None:
+    def __init__(
+        self,
+        manager: IndexManager,
+        metrics: Metrics = NO_METRICS,
+        max_watch_streams: int = ServerConfig.max_watch_streams,
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
+        self.max_watch_streams = max_watch_streams
 
     @unary_errors
     async def ListIndexes(
@@ -75,6 +83,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             if name not in self.manager.slots:
                 raise IndexNotFound(f"no index named {name!r}", index=name)
         watched = names or set(self.manager.slots)
+        # Each stream holds a queue of its own: bound them. Checked and subscribed in one step.
+        open_streams = self.manager.bus.subscribers(WATCH_SUBSCRIPTION)
+        if open_streams >= self.max_watch_streams:
+            raise LimitReached(
+                "TOO_MANY_WATCH_STREAMS",
+                f"{open_streams} watch streams are open, the most this server allows",
+                retry_after=WATCH_RETRY_SECONDS,
+                limit=str(self.max_watch_streams),
+            )
         # Subscribe and snapshot in one synchronous step: no event can fall between the two.
         subscription = self.manager.bus.subscribe(WATCH_SUBSCRIPTION)
         watching = ",".join(sorted(names)) or "*"

@@ -24,9 +24,24 @@ log = logging.getLogger(__name__)
 ERROR_DOMAIN = "semsearch.v1"
 INTERNAL_REASON = "INTERNAL_ERROR"
 
+# Echoes of client input are cut short: status messages travel in headers, and a client refuses
+# headers past its limit (8-16 KiB), losing the real error.
+MAX_MESSAGE_BYTES = 400
+MAX_METADATA_BYTES = 128
+
+
+class LimitReached(Unavailable):
+    """A limit of this server is reached (RESOURCE_EXHAUSTED); a retry after ``retry_after`` may pass."""
+
+    def __init__(self, reason: str, message: str, retry_after: float = 1.0, **metadata: str) -> None:
+        super().__init__(message, retry_after, **metadata)
+        self.reason = reason
+
+
 _CODES: list[tuple[type[SemsearchError], grpc.StatusCode]] = [
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (IndexNotFound, grpc.StatusCode.NOT_FOUND),
+    (LimitReached, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]
 
@@ -39,18 +54,28 @@ def _pack(message: Any) -> any_pb2.Any:
 
 def to_status(error: SemsearchError) -> grpc.Status:
     code = next((c for cls, c in _CODES if isinstance(error, cls)), grpc.StatusCode.INTERNAL)
+    metadata = {key: _bounded(value, MAX_METADATA_BYTES) for key, value in error.metadata.items()}
+    message = _bounded(error.message, MAX_MESSAGE_BYTES)
     details = [
-        _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))
+        _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata))
     ]
     if isinstance(error, Unavailable):
         seconds = max(error.retry_after, 0.0)
         delay = duration_pb2.Duration(seconds=int(seconds), nanos=int(math.modf(seconds)[0] * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     if isinstance(error, InvalidArgument):
-        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=message)
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message, details=details)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
     return cast(grpc.Status, rpc_status.to_status(status))
+
+
+def _bounded(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (on a character boundary), marked when cut."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "…"
 
 
 def internal_status() -> grpc.Status:
