@@ -33,6 +33,9 @@ class WatcherTiming:
     backoff_cap: float = 60.0
 
 
+FREE_RESTARTS = 2  # abandoned reindexes retried without waiting before the backoff applies
+
+
 class Outcome(enum.Enum):
     SETTLED = "settled"  # every index READY in the provider's space
     FAILED = "failed"  # provider unreachable or a rebuild failed: back off
@@ -64,6 +67,7 @@ class Watcher:
         self.timing = timing or WatcherTiming()
         self.incomplete = False
         self.failures = 0  # consecutive failed ticks, drives the backoff
+        self.restarts = 0  # consecutive ticks abandoned because the space moved
         self.errors = 0  # unexpected exceptions survived
         self.ticks = 0
         self._wake = asyncio.Event()
@@ -105,14 +109,18 @@ class Watcher:
                 )
                 outcome = Outcome.FAILED
             self.failures = 0 if outcome is Outcome.SETTLED else self.failures + 1
-            if outcome is not Outcome.RESTART:
+            self.restarts = self.restarts + 1 if outcome is Outcome.RESTART else 0
+            # A moved space is retried at once, but a provider whose answers keep contradicting its
+            # probe (mixed backends behind a balancer) must not be hammered: then it backs off too.
+            if outcome is not Outcome.RESTART or self.restarts > FREE_RESTARTS:
                 delay = self._delay(outcome)
-                if outcome is Outcome.FAILED:
+                if outcome is not Outcome.SETTLED:
                     event(
                         log,
                         "watcher_backoff",
                         level=logging.WARNING,
                         failures=self.failures,
+                        restarts=self.restarts,
                         seconds=round(delay, 3),
                     )
                 await self._sleep(delay)

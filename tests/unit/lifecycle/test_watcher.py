@@ -6,19 +6,23 @@ case is exact and no test waits on a timer.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from semsearch.corpus import load_corpus
-from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace
+from semsearch.embeddings import PROBE_TEXT, EmbeddingProvider, EmbeddingSpace
 from semsearch.lifecycle import IndexManager, IndexSource, IndexState, StateChange, Watcher, WatcherTiming
-from semsearch.lifecycle.watcher import Decision, Outcome, decide
+from semsearch.lifecycle.watcher import FREE_RESTARTS, Decision, Outcome, decide
 from semsearch.proxy.app import create_app
+from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.models import load_model
 from tests.support.corpora import FIXTURE_CORPORA
 from tests.support.faults import FaultTransport, raise_, status
@@ -248,6 +252,41 @@ async def test_a_space_change_mid_rebuild_abandons_it_and_starts_over(harness: H
     assert h.manager.built_space is not None and h.manager.built_space.model == "hash-v1"
     assert await h.watcher.tick() is Outcome.SETTLED
     assert h.spaces() == {"hash-v3"} and h.manager.built_space.model == "hash-v3"
+
+
+async def test_answers_that_keep_contradicting_the_probe_are_retried_with_backoff(harness: Harness) -> None:
+    h = await built(harness)
+    h.serve("hash-v2")
+
+    def another_model_answers_batches(request: httpx.Request) -> Any:
+        texts = json.loads(request.content)["input"]
+        if texts == [PROBE_TEXT]:
+            return None  # the probe reaches hash-v2, every build batch a backend serving hash-v3
+        vectors = hash_embed(texts, "hash-v3")
+        data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
+        body = {"object": "list", "data": data, "model": "hash-v2"}
+        return lambda request: httpx.Response(200, json=body, request=request)
+
+    h.faults.when = another_model_answers_batches
+    h.watcher.timing = WatcherTiming(interval=3600, jitter=0, backoff_base=3600, backoff_cap=3600)
+    backoff = asyncio.get_running_loop().create_future()
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "watcher_backoff" and not backoff.done():
+                backoff.set_result(getattr(record, "semsearch_fields", {}))
+
+    handler = Catch()
+    logging.getLogger("semsearch.lifecycle.watcher").addHandler(handler)
+    try:
+        h.watcher.start()
+        fields = await asyncio.wait_for(backoff, 20)
+    finally:
+        logging.getLogger("semsearch.lifecycle.watcher").removeHandler(handler)
+    # Retried at once twice, then the next abandoned reindex waits like any failure.
+    assert fields["restarts"] == FREE_RESTARTS + 1 and fields["seconds"] >= 1800
+    assert h.watcher.ticks == 1 + FREE_RESTARTS + 1  # the first build, then three abandoned
+    assert h.states() == {"runbooks": PARKED, "eips": PARKED}
 
 
 async def test_a_requested_reindex_swaps_in_while_the_index_keeps_serving(harness: Harness) -> None:
