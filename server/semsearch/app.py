@@ -154,7 +154,9 @@ async def running(
         )
         watcher = Watcher(manager, watcher_timing(config))
         stack.push_async_callback(watcher.stop)
-        server = await start_server(manager, config.server.listen, metrics, config.search)
+        server = await start_server(
+            manager, config.server.listen, metrics, config.search, config.server.max_watch_streams
+        )
         stack.push_async_callback(server.stop, config.server.grace_seconds)
         endpoint = None
         if exporter is not None:

@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
-from semsearch.config import SearchConfig
+from semsearch.config import SearchConfig, ServerConfig
 from semsearch.lifecycle import IndexManager
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
@@ -55,6 +55,7 @@ async def start_server(
     listen: str,
     metrics: Metrics = NO_METRICS,
     search: SearchConfig | None = None,
+    max_watch_streams: int = ServerConfig.max_watch_streams,
 ) -> RunningServer:
     """Bind ``listen`` (port 0 picks a free one), register every service, start serving."""
     gate = DrainGate()
@@ -68,7 +69,8 @@ async def start_server(
     )
     searcher = Searcher(manager, metrics, search)
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(searcher, metrics), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(manager, metrics), server)
+    admin = AdminServicer(manager, metrics, max_watch_streams)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     health = HealthReporter(manager)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
