@@ -18,7 +18,7 @@ import httpx
 from semsearch.config import Config, IndexConfig
 from semsearch.corpus import CorpusError, SourceFileError, load_corpus, source_signature
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, QueryCache
-from semsearch.lifecycle import IndexManager, IndexSource, Watcher, WatcherTiming
+from semsearch.lifecycle import IndexManager, IndexSource, Migrator, Watcher, WatcherTiming
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.observability.http import MetricsEndpoint, start_metrics_endpoint
@@ -154,6 +154,7 @@ async def running(
         )
         watcher = Watcher(manager, watcher_timing(config))
         stack.push_async_callback(watcher.stop)
+        stack.push_async_callback(Migrator(manager, config.embeddings.regime).stop)  # before the watcher
         server = await start_server(
             manager, config.server.listen, metrics, config.search, config.server.max_watch_streams
         )

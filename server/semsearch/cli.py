@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     proxy.add_argument("--host", default="127.0.0.1")
     proxy.add_argument("--port", type=int, default=8089, help="0 picks a free port")
     proxy.add_argument("--model", default="e5-small", help="e5-small, minilm or hash-<name> (e.g. hash-v1)")
+    proxy.add_argument(
+        "--models",
+        help="serve several models side by side, chosen by each request's model field "
+        "(comma-separated, e.g. hash-v1,hash-v2); replaces --model",
+    )
     proxy.add_argument("--log-format", choices=["text", "json"], default="text")
 
     commands.add_commands(sub)
@@ -106,7 +111,8 @@ def _proxy(args: argparse.Namespace) -> int:
 
     logs.configure("info", args.log_format)
     try:
-        serve(host=args.host, port=args.port, model=args.model)
+        models = [name.strip() for name in (args.models or "").split(",") if name.strip()]
+        serve(host=args.host, port=args.port, model=args.model, models=models)
     except UnknownModelError as exc:
         print(f"semsearch proxy: {exc}", file=sys.stderr)
         return EXIT_USAGE

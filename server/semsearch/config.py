@@ -40,6 +40,9 @@ class EmbeddingsConfig:
     batch_timeout_seconds: float = 120.0
     max_retries: int = 4
     send_input_type: bool = True
+    # Who picks the model: "provider-chosen" (the provider may change it: watch, park, rebuild) or
+    # "client-chosen" (the provider serves models by name: MigrateModel can move without downtime).
+    regime: str = "provider-chosen"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "search": SearchConfig,
 }
 _INDEX_KEYS = {"name", "kind", "path", "options"}
+REGIMES = ("provider-chosen", "client-chosen")
 ENV_PREFIX = "SEMSEARCH_"
 
 
@@ -215,6 +219,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"[embeddings].url: expected an http(s) URL, got {emb.url!r}")
     if not emb.model:
         raise ConfigError("[embeddings].model: must not be empty")
+    if emb.regime not in REGIMES:
+        raise ConfigError(f"[embeddings].regime: expected one of {', '.join(REGIMES)}, got {emb.regime!r}")
     for key in ("batch_size", "concurrency", "query_timeout_seconds", "batch_timeout_seconds"):
         if getattr(emb, key) <= 0:
             raise ConfigError(f"[embeddings].{key}: must be positive")

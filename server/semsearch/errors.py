@@ -27,6 +27,15 @@ class IndexNotFound(SemsearchError):
     reason = "INDEX_NOT_FOUND"
 
 
+class FailedPrecondition(SemsearchError):
+    """The request is well formed but the service is not in a state to carry it out; retrying
+    as is will not help until that state changes (``reason`` says which state)."""
+
+    def __init__(self, reason: str, message: str, **metadata: str) -> None:
+        super().__init__(message, **metadata)
+        self.reason = reason
+
+
 class Unavailable(SemsearchError):
     """A retry later may succeed; ``retry_after`` is a hint in seconds."""
 

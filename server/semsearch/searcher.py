@@ -160,8 +160,9 @@ class Searcher:
         hits.sort(key=lambda h: (-h.scored.score, h.index, h.scored.chunk.id))
         return SearchResult(hits[: query.top_k], query_space, unavailable)
 
-    async def _embed(self, text: str) -> Embeddings:
+    async def _embed(self, text: str, again: bool = True) -> Embeddings:
         space, cache = self.manager.provider_space, self.manager.query_cache
+        model = self.manager.provider.model
         cached = cache.get(space, text)
         if cached is not None:
             return cached
@@ -171,6 +172,9 @@ class Searcher:
             raise EmbeddingProviderUnavailable(
                 f"embedding provider failed: {exc}", retry_after=exc.retry_after or 1.0
             ) from exc
+        if again and self.manager.provider.model != model:
+            # A model migration swapped every index meanwhile: embed again, with the new model.
+            return await self._embed(text, again=False)
         cache.put(space, text, embedded)
         return embedded
 

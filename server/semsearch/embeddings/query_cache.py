@@ -43,6 +43,12 @@ class QueryCache:
             self._entries.clear()
             self._space = space
 
+    def clear(self, space: EmbeddingSpace, reason: str) -> None:
+        """Drop every entry and file new ones under ``space`` (the query model changed on purpose)."""
+        event(log, "query_cache_cleared", reason=reason, space=space.describe(), dropped=len(self._entries))
+        self._entries.clear()
+        self._space = space
+
     def get(self, space: EmbeddingSpace | None, text: str) -> Embeddings | None:
         if space is None or self.size == 0:
             return None

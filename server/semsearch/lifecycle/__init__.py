@@ -2,7 +2,9 @@
 
 from semsearch.lifecycle.events import EventBus, StateChange, Subscription
 from semsearch.lifecycle.manager import IndexManager, IndexSource
-from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress
+from semsearch.lifecycle.migration import Migrator, Regime
+from semsearch.lifecycle.migration_status import MigrationPhase, MigrationStatus
+from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress, Shadow
 from semsearch.lifecycle.state import IllegalTransition, IndexState
 from semsearch.lifecycle.watcher import Watcher, WatcherTiming
 
@@ -14,7 +16,12 @@ __all__ = [
     "IndexSource",
     "IndexState",
     "IndexStatus",
+    "MigrationPhase",
+    "MigrationStatus",
+    "Migrator",
     "Progress",
+    "Regime",
+    "Shadow",
     "StateChange",
     "Subscription",
     "Watcher",

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from semsearch.lifecycle.migration_status import MigrationStatus
 from semsearch.lifecycle.slot import IndexStatus
 from semsearch.lifecycle.state import IndexState
 from semsearch.logs import event
@@ -27,6 +28,8 @@ class StateChange:
     reason: str
     status: IndexStatus
     time: float = field(default_factory=time.time)
+    migration: MigrationStatus | None = None  # set on a model migration's events
+    step_remaining: int = 0  # events of the same atomic step still to follow, back to back
 
 
 class Subscription:
@@ -93,8 +96,25 @@ class EventBus:
     def next_sequence(self) -> int:
         return next(self._sequence)
 
-    def publish(self, index: str, previous: IndexState, status: IndexStatus, reason: str) -> StateChange:
-        change = StateChange(self.next_sequence(), index, previous, status.state, reason, status)
+    def publish(
+        self,
+        index: str,
+        previous: IndexState,
+        status: IndexStatus,
+        reason: str,
+        migration: MigrationStatus | None = None,
+        step_remaining: int = 0,
+    ) -> StateChange:
+        change = StateChange(
+            self.next_sequence(),
+            index,
+            previous,
+            status.state,
+            reason,
+            status,
+            migration=migration,
+            step_remaining=step_remaining,
+        )
         event(
             log,
             "index_state_changed",

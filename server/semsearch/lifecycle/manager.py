@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from semsearch.corpus import CorpusError, Document, load_corpus, source_signature
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpace, ProviderError, QueryCache
@@ -22,6 +22,9 @@ from semsearch.lifecycle.events import EventBus
 from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress
 from semsearch.lifecycle.state import IndexState
 from semsearch.logs import event
+
+if TYPE_CHECKING:
+    from semsearch.lifecycle.migration import Migrator
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ class IndexManager:
         self.probed_at: float | None = None
         self.forced: dict[str, str] = {}  # index -> reason of a requested rebuild
         self.waker: WakeTarget | None = None
+        self.migration: Migrator | None = None  # set by a Migrator (planned model changes)
+        self.steps = asyncio.Lock()  # one lifecycle step at a time: a watcher tick or a migration's swap
 
     # -- reading -------------------------------------------------------------------------------
     def statuses(self) -> list[IndexStatus]:

@@ -19,6 +19,16 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class Shadow:
+    """A migration's build of the slot's next generation in another space, made while it serves."""
+
+    space: EmbeddingSpace
+    generation: int  # the generation it will have once swapped in
+    progress: Progress
+    built: bool = False  # waiting for the other indexes' shadows
+
+
+@dataclass(frozen=True, slots=True)
 class IndexStatus:
     """An immutable snapshot of a slot, safe to hand to other layers and to subscribers."""
 
@@ -33,6 +43,7 @@ class IndexStatus:
     state_since: float  # unix time
     last_error: str
     progress: Progress | None
+    shadow: Shadow | None = None
 
 
 @dataclass
@@ -50,6 +61,7 @@ class IndexSlot:
     last_error: str = ""
     progress: Progress | None = None
     last_progress: Progress = field(default_factory=Progress)  # of the latest build, kept after it
+    shadow: Shadow | None = None  # set by a migration while it builds this slot's next generation
 
     @property
     def chunks(self) -> tuple[Chunk, ...]:
@@ -86,4 +98,5 @@ class IndexSlot:
             state_since=self.state_since,
             last_error=self.last_error,
             progress=self.progress,
+            shadow=self.shadow,
         )

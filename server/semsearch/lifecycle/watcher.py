@@ -154,7 +154,8 @@ class Watcher:
 
     async def tick(self) -> Outcome:
         self.settled.clear()
-        outcome = await self._tick()
+        async with self.manager.steps:  # a migration's swap never lands inside a tick
+            outcome = await self._tick()
         if outcome is Outcome.SETTLED:
             self.settled.set()
         return outcome

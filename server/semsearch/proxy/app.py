@@ -1,7 +1,8 @@
 """The proxy's HTTP face: an OpenAI-compatible ``/v1/embeddings`` and a loopback-only model switch.
 
-The provider chooses the model: a request's ``model`` field is accepted but ignored, and the response
-names the model that really answered, which is what lets the main service notice a switch.
+By default the provider chooses the model: a request's ``model`` field is accepted but ignored, and
+the response names the model that really answered, which is what lets the main service notice a
+switch. With several models (``--models``) the request's ``model`` chooses among them instead.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from semsearch.logs import event
+from semsearch.proxy.catalog import ModelCatalog, ModelNotServed
 from semsearch.proxy.models import AliasedModel, EmbeddingModel, InputType, UnknownModelError, load_model
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class EmbeddingRequest:
     texts: list[str]
     encoding: Literal["float", "base64"]
     input_type: InputType
+    model: str | None = None  # as requested; only a proxy serving several models reads it
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -77,7 +80,7 @@ def parse_json(raw: bytes) -> dict[str, Any]:
 
 
 def parse_embedding_request(raw: bytes) -> EmbeddingRequest:
-    """Validate a ``/v1/embeddings`` body; ``model`` and ``dimensions`` are accepted and ignored."""
+    """Validate a ``/v1/embeddings`` body; ``dimensions`` is accepted and ignored."""
     body = parse_json(raw)
     texts = body.get("input")
     if isinstance(texts, str):
@@ -110,7 +113,7 @@ def parse_embedding_request(raw: bytes) -> EmbeddingRequest:
         input_type = "document"
     if not isinstance(input_type, str) or input_type not in _INPUT_TYPES:
         raise BadRequest(f"'input_type' must be one of {list(_INPUT_TYPES)}", param="input_type")
-    return EmbeddingRequest(texts, encoding, _INPUT_TYPES[input_type])
+    return EmbeddingRequest(texts, encoding, _INPUT_TYPES[input_type], body.get("model"))
 
 
 def render_embeddings(model: EmbeddingModel, request: EmbeddingRequest) -> bytes:
@@ -145,10 +148,14 @@ def is_loopback(host: str | None) -> bool:
 
 
 class _Proxy:
-    """The served model and the endpoints that read it; a switch is one attribute assignment."""
+    """The served model and the endpoints that read it; a switch is one attribute assignment.
 
-    def __init__(self, model: EmbeddingModel) -> None:
+    With a ``catalog`` every request names its model, and a switch replaces the one behind a name.
+    """
+
+    def __init__(self, model: EmbeddingModel, catalog: ModelCatalog | None = None) -> None:
         self.model = model
+        self.catalog = catalog
         self.since = int(time.time())
         self.requests = 0  # embeddings requests answered, so tests and operators can count calls
         self.inputs = 0
@@ -164,6 +171,12 @@ class _Proxy:
             parsed = await run_in_threadpool(parse_embedding_request, raw)
         except BadRequest as exc:
             return error_response(400, exc.message, param=exc.param, code=exc.code)
+        if self.catalog is not None:
+            try:
+                model = self.catalog.pick(parsed.model)
+            except ModelNotServed as exc:
+                status = 404 if exc.code == "model_not_found" else 400  # OpenAI's codes for each
+                return error_response(status, exc.message, param="model", code=exc.code)
         started = time.perf_counter()
         body = await run_in_threadpool(render_embeddings, model, parsed)
         self.requests += 1
@@ -179,13 +192,21 @@ class _Proxy:
         )
         return Response(body, media_type="application/json")
 
+    def _served(self) -> list[EmbeddingModel]:
+        return self.catalog.served() if self.catalog is not None else [self.model]
+
     async def models(self, request: Request) -> Response:
-        model = self.model
-        entry = {"id": model.name, "object": "model", "created": self.since, "owned_by": "semsearch"}
-        return JSONResponse({"object": "list", "data": [entry]})
+        data = [
+            {"id": model.name, "object": "model", "created": self.since, "owned_by": "semsearch"}
+            for model in self._served()
+        ]
+        return JSONResponse({"object": "list", "data": data})
 
     async def health(self, request: Request) -> Response:
         counters = {"embedding_requests": self.requests, "embedded_inputs": self.inputs}
+        if self.catalog is not None:
+            served = [self._describe(model) for model in self.catalog.served()]
+            return JSONResponse({"status": "ok", "models": served, **counters})
         return JSONResponse({"status": "ok", **self._describe(self.model), **counters})
 
     async def admin_model(self, request: Request) -> Response:
@@ -194,6 +215,8 @@ class _Proxy:
             event(log, "proxy_admin_refused", level=logging.WARNING, client=host, method=request.method)
             return error_response(403, "the admin API only answers loopback clients", kind="permission_error")
         if request.method == "GET":
+            if self.catalog is not None:
+                return JSONResponse({"models": [self._describe(m) for m in self.catalog.served()]})
             return JSONResponse(self._describe(self.model))
         try:
             body = parse_json(await request.body())
@@ -204,7 +227,7 @@ class _Proxy:
             if alias is not None and (not isinstance(alias, str) or not alias):
                 raise BadRequest("'serve_as' must be a non-empty string when given", param="serve_as")
             async with self._switching:
-                previous = self.model
+                previous: EmbeddingModel | None = self.model
                 started = time.perf_counter()
                 try:
                     # Load fully before the swap, so no request ever sees a half-ready model.
@@ -214,20 +237,24 @@ class _Proxy:
                 if alias is not None:
                     loaded = AliasedModel(loaded, alias)
                 served: EmbeddingModel = loaded
-                self.model = served
+                if self.catalog is not None:
+                    # Several models: only the one behind this name changes (a new name is added).
+                    previous = self.catalog.serve(served.name, served)
+                else:
+                    self.model = served
                 self.since = int(time.time())
         except BadRequest as exc:
             return error_response(400, exc.message, param=exc.param, code=exc.code)
         event(
             log,
             "proxy_model_switched",
-            previous=previous.name,
+            previous=previous.name if previous else None,
             model=loaded.name,
             serving=name,
             dimensions=loaded.dimensions,
             load_ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return JSONResponse({**self._describe(loaded), "previous": previous.name})
+        return JSONResponse({**self._describe(loaded), "previous": previous.name if previous else None})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -236,9 +263,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.detail, headers=exc.headers)
 
 
-def create_app(initial_model: str) -> Starlette:
-    """The proxy app, serving ``initial_model`` (loaded now; raises ``UnknownModelError``)."""
-    proxy = _Proxy(load_model(initial_model))
+def create_app(initial_model: str, models: Sequence[str] = ()) -> Starlette:
+    """The proxy app, serving ``initial_model`` (loaded now; raises ``UnknownModelError``).
+
+    With ``models``, every one of them is loaded and served side by side instead, each request
+    choosing one by its ``model`` field.
+    """
+    if models:
+        catalog = ModelCatalog([load_model(name) for name in dict.fromkeys(models)])
+        proxy = _Proxy(catalog.served()[0], catalog)
+    else:
+        proxy = _Proxy(load_model(initial_model))
     routes = [
         Route("/v1/embeddings", proxy.embeddings, methods=["POST"]),
         Route("/v1/models", proxy.models, methods=["GET"]),

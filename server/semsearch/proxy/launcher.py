@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -30,10 +30,13 @@ class ProxyError(RuntimeError):
 class ProxyProcess:
     """A running proxy child: ``url`` is its OpenAI base URL (``http://host:port/v1``)."""
 
-    def __init__(self, process: asyncio.subprocess.Process, url: str, model: str) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, url: str, model: str, models: Sequence[str] = ()
+    ) -> None:
         self.process = process
         self.url = url
         self.model = model  # the model it serves, as far as this handle has switched it
+        self.models = list(models)  # the models it serves side by side; empty: one, switchable
         self.admin_url = url.removesuffix("/v1") + "/admin/model"
         # The child writes nothing after its ready line, but keep reading until EOF anyway: an unread
         # pipe that fills up would block the child on its next write.
@@ -48,7 +51,10 @@ class ProxyProcess:
         return self.process.returncode
 
     async def switch_model(self, name: str, serve_as: str | None = None) -> dict[str, Any]:
-        """Make the proxy serve ``name`` (loaded before the swap), echoed as ``serve_as`` when given."""
+        """Make the proxy serve ``name`` (loaded before the swap), echoed as ``serve_as`` when given.
+
+        A proxy serving several models replaces (or adds) only the one behind that name.
+        """
         body = {"model": name} if serve_as is None else {"model": name, "serve_as": serve_as}
         async with httpx.AsyncClient(timeout=SWITCH_TIMEOUT_SECONDS) as client:
             response = await client.post(self.admin_url, json=body)
@@ -57,7 +63,10 @@ class ProxyProcess:
                 f"proxy refused to switch to {name!r}: HTTP {response.status_code} {response.text}"
             )
         answer: dict[str, Any] = response.json()
-        self.model = answer["model"]
+        if not self.models:
+            self.model = answer["model"]
+        elif answer["model"] not in self.models:
+            self.models.append(answer["model"])
         return answer
 
     async def health(self) -> dict[str, Any]:
@@ -120,20 +129,15 @@ async def start_proxy(
     host: str = "127.0.0.1",
     port: int = 0,
     startup_timeout: float = 60,
+    models: Sequence[str] = (),
 ) -> AsyncIterator[ProxyProcess]:
-    """Run ``semsearch proxy`` serving ``model`` for the duration of the ``async with`` block."""
-    command = [
-        sys.executable,
-        "-m",
-        "semsearch",
-        "proxy",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--model",
-        model,
-    ]
+    """Run ``semsearch proxy`` serving ``model`` for the duration of the ``async with`` block.
+
+    With ``models`` it serves all of them side by side instead, chosen by each request's ``model``.
+    """
+    chosen = ["--models", ",".join(models)] if models else ["--model", model]
+    command = [sys.executable, "-m", "semsearch", "proxy", "--host", host, "--port", str(port), *chosen]
+    model = models[0] if models else model
     # stderr is inherited, so the child's logs land wherever ours go.
     process = await asyncio.create_subprocess_exec(
         *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE
@@ -150,7 +154,7 @@ async def start_proxy(
         if isinstance(exc, EOFError):
             raise ProxyError(f"proxy ({model}) exited before it was ready (exit code {code})") from None
         raise
-    proxy = ProxyProcess(process, ready["url"], ready.get("model", model))
+    proxy = ProxyProcess(process, ready["url"], ready.get("model", model), ready.get("models", ()))
     event(log, "proxy_started", pid=proxy.pid, url=proxy.url, model=proxy.model)
     try:
         yield proxy

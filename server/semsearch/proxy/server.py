@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
@@ -88,18 +88,22 @@ def _exit_quietly_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8089, model: str = "e5-small") -> None:
-    """Serve ``model`` on ``host:port`` until SIGTERM/SIGINT; blocking.
+def serve(
+    host: str = "127.0.0.1", port: int = 8089, model: str = "e5-small", models: Sequence[str] = ()
+) -> None:
+    """Serve ``model`` (or every one of ``models``, side by side) on ``host:port`` until SIGTERM/SIGINT.
 
-    Loads the model before listening, then prints the one ``proxy_ready`` line to stdout.
+    Blocking. Loads the models before listening, then prints the one ``proxy_ready`` line to stdout.
     """
-    app = create_app(model)  # raises UnknownModelError before anything is bound
+    app = create_app(model, models)  # raises UnknownModelError before anything is bound
     served = app.state.proxy.model
     sock = bind(host, port)
     url = base_url(sock)
 
     def announce() -> None:
         ready = {"event": "proxy_ready", "url": url, "model": served.name, "pid": os.getpid()}
+        if models:
+            ready["models"] = [m.name for m in app.state.proxy.catalog.served()]
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
         event(log, "proxy_listening", url=url, model=served.name, dimensions=served.dimensions)

@@ -10,8 +10,8 @@ import grpc
 
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc
 from semsearch.config import ServerConfig
-from semsearch.errors import IndexNotFound, InvalidArgument
-from semsearch.lifecycle import IndexManager
+from semsearch.errors import FailedPrecondition, IndexNotFound, InvalidArgument
+from semsearch.lifecycle import IndexManager, Migrator
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.query import MAX_INDEX_NAMES
@@ -60,7 +60,30 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             response.built_space.CopyFrom(convert.space(self.manager.built_space))
         if self.manager.probed_at is not None:
             response.probed_at.CopyFrom(convert.timestamp(self.manager.probed_at))
+        if self.manager.migration is not None and self.manager.migration.status is not None:
+            response.migration.CopyFrom(convert.migration(self.manager.migration.status))
         return response
+
+    @unary_errors
+    async def MigrateModel(
+        self, request: admin_pb2.MigrateModelRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.MigrateModelResponse:
+        reason = request.reason.strip()[:200] or "requested by an operator"
+        status = await self._migrator().start(request.model, reason)
+        return admin_pb2.MigrateModelResponse(migration=convert.migration(status))
+
+    @unary_errors
+    async def CancelMigration(
+        self, request: admin_pb2.CancelMigrationRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.CancelMigrationResponse:
+        reason = request.reason.strip()[:200] or "requested by an operator"
+        status = await self._migrator().cancel(reason)
+        return admin_pb2.CancelMigrationResponse(migration=convert.migration(status))
+
+    def _migrator(self) -> Migrator:
+        if self.manager.migration is None:
+            raise FailedPrecondition("MODEL_CHOSEN_BY_PROVIDER", "this server does not migrate models")
+        return self.manager.migration
 
     @unary_errors
     async def Reindex(

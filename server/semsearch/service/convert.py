@@ -10,7 +10,14 @@ from google.protobuf import timestamp_pb2
 from semsearch.api.v1 import admin_pb2, search_pb2, types_pb2
 from semsearch.corpus import Chunk
 from semsearch.embeddings import EmbeddingSpace
-from semsearch.lifecycle import IndexState, IndexStatus, StateChange
+from semsearch.lifecycle import (
+    IndexState,
+    IndexStatus,
+    MigrationPhase,
+    MigrationStatus,
+    Progress,
+    StateChange,
+)
 from semsearch.searcher import SearchResult
 
 SNIPPET_CHARS = 240
@@ -55,14 +62,23 @@ def index(status: IndexStatus) -> types_pb2.Index:
     if status.space is not None:
         message.space.CopyFrom(space(status.space))
     if status.progress is not None:
-        message.progress.CopyFrom(
-            types_pb2.RebuildProgress(
-                chunks_done=status.progress.done,
-                chunks_total=status.progress.total,
-                chunks_cached=status.progress.cached,
+        message.progress.CopyFrom(progress(status.progress))
+    if status.shadow is not None:
+        message.shadow.CopyFrom(
+            types_pb2.ShadowBuild(
+                space=space(status.shadow.space),
+                generation=status.shadow.generation,
+                progress=progress(status.shadow.progress),
+                built=status.shadow.built,
             )
         )
     return message
+
+
+def progress(value: Progress) -> types_pb2.RebuildProgress:
+    return types_pb2.RebuildProgress(
+        chunks_done=value.done, chunks_total=value.total, chunks_cached=value.cached
+    )
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -157,5 +173,34 @@ def watch_event(change: StateChange) -> admin_pb2.WatchIndexesResponse:
             reason=change.reason,
             time=timestamp(change.time),
             current=index(change.status),
+            migration=migration(change.migration) if change.migration is not None else None,
+            step_remaining=change.step_remaining,
         ),
     )
+
+
+_PHASES = {
+    MigrationPhase.BUILDING: admin_pb2.MIGRATION_STATE_BUILDING,
+    MigrationPhase.SUCCEEDED: admin_pb2.MIGRATION_STATE_SUCCEEDED,
+    MigrationPhase.FAILED: admin_pb2.MIGRATION_STATE_FAILED,
+    MigrationPhase.CANCELLED: admin_pb2.MIGRATION_STATE_CANCELLED,
+    MigrationPhase.ABORTED: admin_pb2.MIGRATION_STATE_ABORTED,
+}
+
+
+def migration(status: MigrationStatus) -> admin_pb2.Migration:
+    message = admin_pb2.Migration(
+        state=_PHASES[status.phase],
+        source_model=status.source_model,
+        target_model=status.target_model,
+        target_space=space(status.target_space),
+        reason=status.reason,
+        progress=progress(status.progress),
+        indexes_built=status.indexes_built,
+        indexes_total=status.indexes_total,
+        error=status.error,
+        started_at=timestamp(status.started_at),
+    )
+    if status.finished_at is not None:
+        message.finished_at.CopyFrom(timestamp(status.finished_at))
+    return message

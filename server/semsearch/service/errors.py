@@ -16,7 +16,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from semsearch.errors import IndexNotFound, InvalidArgument, SemsearchError, Unavailable
+from semsearch.errors import FailedPrecondition, IndexNotFound, InvalidArgument, SemsearchError, Unavailable
 from semsearch.logs import event
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class LimitReached(Unavailable):
 _CODES: list[tuple[type[SemsearchError], grpc.StatusCode]] = [
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (IndexNotFound, grpc.StatusCode.NOT_FOUND),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (LimitReached, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]

@@ -9,6 +9,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from semsearch_client._api.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
@@ -20,6 +21,50 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _MigrationState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MigrationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MigrationState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MIGRATION_STATE_UNSPECIFIED: _MigrationState.ValueType  # 0
+    """Never sent by the server."""
+    MIGRATION_STATE_BUILDING: _MigrationState.ValueType  # 1
+    """Shadow indexes are being built in the target space; the current model serves meanwhile."""
+    MIGRATION_STATE_SUCCEEDED: _MigrationState.ValueType  # 2
+    """Every index swapped to the target space in one step; the target model is now the current one."""
+    MIGRATION_STATE_FAILED: _MigrationState.ValueType  # 3
+    """A shadow build failed (see Migration.error); the current model still serves. MigrateModel
+    again to retry: vectors already embedded come from the cache.
+    """
+    MIGRATION_STATE_CANCELLED: _MigrationState.ValueType  # 4
+    """CancelMigration stopped it; the current model still serves."""
+    MIGRATION_STATE_ABORTED: _MigrationState.ValueType  # 5
+    """The current space changed under it (another model, or the same name with another fingerprint)
+    or an index stopped serving: the watcher parks and rebuilds as usual. MigrateModel again later.
+    """
+
+class MigrationState(_MigrationState, metaclass=_MigrationStateEnumTypeWrapper):
+    """MigrationState is where a model migration stands."""
+
+MIGRATION_STATE_UNSPECIFIED: MigrationState.ValueType  # 0
+"""Never sent by the server."""
+MIGRATION_STATE_BUILDING: MigrationState.ValueType  # 1
+"""Shadow indexes are being built in the target space; the current model serves meanwhile."""
+MIGRATION_STATE_SUCCEEDED: MigrationState.ValueType  # 2
+"""Every index swapped to the target space in one step; the target model is now the current one."""
+MIGRATION_STATE_FAILED: MigrationState.ValueType  # 3
+"""A shadow build failed (see Migration.error); the current model still serves. MigrateModel
+again to retry: vectors already embedded come from the cache.
+"""
+MIGRATION_STATE_CANCELLED: MigrationState.ValueType  # 4
+"""CancelMigration stopped it; the current model still serves."""
+MIGRATION_STATE_ABORTED: MigrationState.ValueType  # 5
+"""The current space changed under it (another model, or the same name with another fingerprint)
+or an index stopped serving: the watcher parks and rebuilds as usual. MigrateModel again later.
+"""
+Global___MigrationState: _TypeAlias = MigrationState  # noqa: Y015
 
 @_typing.final
 class ListIndexesRequest(_message.Message):
@@ -134,6 +179,7 @@ class GetEmbeddingSpaceResponse(_message.Message):
     PROVIDER_SPACE_FIELD_NUMBER: _builtins.int
     BUILT_SPACE_FIELD_NUMBER: _builtins.int
     PROBED_AT_FIELD_NUMBER: _builtins.int
+    MIGRATION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def provider_space(self) -> _types_pb2.EmbeddingSpace:
         """The space the provider served at the last probe; unset before the first successful probe."""
@@ -146,16 +192,21 @@ class GetEmbeddingSpaceResponse(_message.Message):
     def probed_at(self) -> _timestamp_pb2.Timestamp:
         """When the provider was last probed successfully."""
 
+    @_builtins.property
+    def migration(self) -> Global___Migration:
+        """The running migration, or the last one since the server started; unset when none ran."""
+
     def __init__(
         self,
         *,
         provider_space: _types_pb2.EmbeddingSpace | None = ...,
         built_space: _types_pb2.EmbeddingSpace | None = ...,
         probed_at: _timestamp_pb2.Timestamp | None = ...,
+        migration: Global___Migration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["built_space", b"built_space", "probed_at", b"probed_at", "provider_space", b"provider_space"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["built_space", b"built_space", "migration", b"migration", "probed_at", b"probed_at", "provider_space", b"provider_space"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["built_space", b"built_space", "probed_at", b"probed_at", "provider_space", b"provider_space"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["built_space", b"built_space", "migration", b"migration", "probed_at", b"probed_at", "provider_space", b"provider_space"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -212,8 +263,9 @@ Global___IndexSnapshot: _TypeAlias = IndexSnapshot  # noqa: Y015
 @_typing.final
 class IndexEvent(_message.Message):
     """IndexEvent is one change of one index: a state transition, a swap of a freshly built index
-    while READY (previous_state == state == READY, generation + 1), or a failure that leaves the
-    state as it is (previous_state == state, reason and current.last_error say what failed).
+    while READY (previous_state == state == READY, generation + 1), a failure that leaves the
+    state as it is (previous_state == state, reason and current.last_error say what failed), or a
+    step of a model migration (previous_state == state; `migration` and current.shadow say which).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -224,6 +276,8 @@ class IndexEvent(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
     CURRENT_FIELD_NUMBER: _builtins.int
+    MIGRATION_FIELD_NUMBER: _builtins.int
+    STEP_REMAINING_FIELD_NUMBER: _builtins.int
     index: _builtins.str
     """Name of the index that changed."""
     previous_state: _types_pb2.IndexState.ValueType
@@ -232,6 +286,11 @@ class IndexEvent(_message.Message):
     """State after the change."""
     reason: _builtins.str
     """Why the change happened (for example "startup", "embedding space changed", "rebuilt")."""
+    step_remaining: _builtins.int
+    """How many more events of the same atomic step follow this one, back to back (0 on the last).
+    A migration swaps every index in one step but reports it as one event per index: a subscriber
+    that wants to see only consistent states applies events until this is 0.
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When the change happened."""
@@ -239,6 +298,12 @@ class IndexEvent(_message.Message):
     @_builtins.property
     def current(self) -> _types_pb2.Index:
         """The index as it is after the change (state, space, generation, progress, last error)."""
+
+    @_builtins.property
+    def migration(self) -> Global___Migration:
+        """Set on the events of a model migration (started, progress, failed, cancelled, aborted, and
+        the swap): the migration as it stands after this event.
+        """
 
     def __init__(
         self,
@@ -249,10 +314,12 @@ class IndexEvent(_message.Message):
         reason: _builtins.str = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
         current: _types_pb2.Index | None = ...,
+        migration: Global___Migration | None = ...,
+        step_remaining: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "migration", b"migration", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "index", b"index", "previous_state", b"previous_state", "reason", b"reason", "state", b"state", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "index", b"index", "migration", b"migration", "previous_state", b"previous_state", "reason", b"reason", "state", b"state", "step_remaining", b"step_remaining", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -324,6 +391,172 @@ class ReindexRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReindexRequest: _TypeAlias = ReindexRequest  # noqa: Y015
+
+@_typing.final
+class Migration(_message.Message):
+    """Migration is one planned change of the model every index is built in."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    SOURCE_MODEL_FIELD_NUMBER: _builtins.int
+    TARGET_MODEL_FIELD_NUMBER: _builtins.int
+    TARGET_SPACE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    INDEXES_BUILT_FIELD_NUMBER: _builtins.int
+    INDEXES_TOTAL_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    state: Global___MigrationState.ValueType
+    """Where it stands."""
+    source_model: _builtins.str
+    """The model serving when it started."""
+    target_model: _builtins.str
+    """The model it moves to, as requested."""
+    reason: _builtins.str
+    """Free-text reason given with MigrateModel."""
+    indexes_built: _builtins.int
+    """Indexes whose shadow is built, and how many it builds in all."""
+    indexes_total: _builtins.int
+    """How many indexes it builds (every READY index when it started)."""
+    error: _builtins.str
+    """Why it failed, was cancelled or aborted; empty otherwise."""
+    @_builtins.property
+    def target_space(self) -> _types_pb2.EmbeddingSpace:
+        """The target's space, as probed when the migration started."""
+
+    @_builtins.property
+    def progress(self) -> _types_pb2.RebuildProgress:
+        """Chunks embedded for the shadows so far, over every index."""
+
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When it started."""
+
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """When it ended; unset while building."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___MigrationState.ValueType = ...,
+        source_model: _builtins.str = ...,
+        target_model: _builtins.str = ...,
+        target_space: _types_pb2.EmbeddingSpace | None = ...,
+        reason: _builtins.str = ...,
+        progress: _types_pb2.RebuildProgress | None = ...,
+        indexes_built: _builtins.int = ...,
+        indexes_total: _builtins.int = ...,
+        error: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "progress", b"progress", "started_at", b"started_at", "target_space", b"target_space"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "finished_at", b"finished_at", "indexes_built", b"indexes_built", "indexes_total", b"indexes_total", "progress", b"progress", "reason", b"reason", "source_model", b"source_model", "started_at", b"started_at", "state", b"state", "target_model", b"target_model", "target_space", b"target_space"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Migration: _TypeAlias = Migration  # noqa: Y015
+
+@_typing.final
+class MigrateModelRequest(_message.Message):
+    """MigrateModelRequest names the model to migrate every index to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The target model, as the provider names it (at most 200 characters, no control characters)."""
+    reason: _builtins.str
+    """Free-text reason recorded in the resulting events and logs."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrateModelRequest: _TypeAlias = MigrateModelRequest  # noqa: Y015
+
+@_typing.final
+class MigrateModelResponse(_message.Message):
+    """MigrateModelResponse acknowledges a started migration; progress arrives on WatchIndexes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIGRATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def migration(self) -> Global___Migration:
+        """The migration as it stands (MIGRATION_STATE_BUILDING)."""
+
+    def __init__(
+        self,
+        *,
+        migration: Global___Migration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["migration", b"migration"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["migration", b"migration"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrateModelResponse: _TypeAlias = MigrateModelResponse  # noqa: Y015
+
+@_typing.final
+class CancelMigrationRequest(_message.Message):
+    """CancelMigrationRequest stops the running migration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Free-text reason recorded in the resulting events and logs."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelMigrationRequest: _TypeAlias = CancelMigrationRequest  # noqa: Y015
+
+@_typing.final
+class CancelMigrationResponse(_message.Message):
+    """CancelMigrationResponse reports the stopped migration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIGRATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def migration(self) -> Global___Migration:
+        """The migration as it ended (MIGRATION_STATE_CANCELLED)."""
+
+    def __init__(
+        self,
+        *,
+        migration: Global___Migration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["migration", b"migration"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["migration", b"migration"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelMigrationResponse: _TypeAlias = CancelMigrationResponse  # noqa: Y015
 
 @_typing.final
 class ReindexResponse(_message.Message):

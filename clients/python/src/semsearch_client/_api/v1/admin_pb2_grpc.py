@@ -61,6 +61,16 @@ class AdminServiceStub:
                 request_serializer=semsearch_dot_v1_dot_admin__pb2.ReindexRequest.SerializeToString,
                 response_deserializer=semsearch_dot_v1_dot_admin__pb2.ReindexResponse.FromString,
                 _registered_method=True)
+        self.MigrateModel = channel.unary_unary(
+                '/semsearch.v1.AdminService/MigrateModel',
+                request_serializer=semsearch_dot_v1_dot_admin__pb2.MigrateModelRequest.SerializeToString,
+                response_deserializer=semsearch_dot_v1_dot_admin__pb2.MigrateModelResponse.FromString,
+                _registered_method=True)
+        self.CancelMigration = channel.unary_unary(
+                '/semsearch.v1.AdminService/CancelMigration',
+                request_serializer=semsearch_dot_v1_dot_admin__pb2.CancelMigrationRequest.SerializeToString,
+                response_deserializer=semsearch_dot_v1_dot_admin__pb2.CancelMigrationResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -103,6 +113,31 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MigrateModel(self, request, context):
+        """MigrateModel moves every index to another model served by the same provider, without a moment
+        of unavailability: the target is probed, a shadow of every index is built in its space while
+        the current indexes keep serving, then every index and the query model swap in one step.
+        Returns once the migration started; its progress streams on WatchIndexes. Needs
+        `[embeddings] regime = "client-chosen"`. Errors (google.rpc.ErrorInfo reason):
+        INVALID_ARGUMENT INVALID_MODEL (empty, too long or control characters);
+        FAILED_PRECONDITION MODEL_CHOSEN_BY_PROVIDER (the provider-chosen regime), MODEL_NOT_SERVED
+        (the provider refused the model or answered as another), MODEL_ALREADY_CURRENT,
+        INDEXES_NOT_READY (an index is not READY in the recorded space), MIGRATION_IN_PROGRESS
+        (a migration to another model runs; asking again for the same model returns it);
+        UNAVAILABLE EMBEDDING_PROVIDER_UNAVAILABLE (+ RetryInfo) when the probe could not reach it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelMigration(self, request, context):
+        """CancelMigration stops the running migration; the current model keeps serving and the shadow
+        indexes are dropped. FAILED_PRECONDITION NO_MIGRATION_RUNNING when none runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +165,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.Reindex,
                     request_deserializer=semsearch_dot_v1_dot_admin__pb2.ReindexRequest.FromString,
                     response_serializer=semsearch_dot_v1_dot_admin__pb2.ReindexResponse.SerializeToString,
+            ),
+            'MigrateModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateModel,
+                    request_deserializer=semsearch_dot_v1_dot_admin__pb2.MigrateModelRequest.FromString,
+                    response_serializer=semsearch_dot_v1_dot_admin__pb2.MigrateModelResponse.SerializeToString,
+            ),
+            'CancelMigration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelMigration,
+                    request_deserializer=semsearch_dot_v1_dot_admin__pb2.CancelMigrationRequest.FromString,
+                    response_serializer=semsearch_dot_v1_dot_admin__pb2.CancelMigrationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +313,60 @@ class AdminService:
             '/semsearch.v1.AdminService/Reindex',
             semsearch_dot_v1_dot_admin__pb2.ReindexRequest.SerializeToString,
             semsearch_dot_v1_dot_admin__pb2.ReindexResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/semsearch.v1.AdminService/MigrateModel',
+            semsearch_dot_v1_dot_admin__pb2.MigrateModelRequest.SerializeToString,
+            semsearch_dot_v1_dot_admin__pb2.MigrateModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelMigration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/semsearch.v1.AdminService/CancelMigration',
+            semsearch_dot_v1_dot_admin__pb2.CancelMigrationRequest.SerializeToString,
+            semsearch_dot_v1_dot_admin__pb2.CancelMigrationResponse.FromString,
             options,
             channel_credentials,
             insecure,

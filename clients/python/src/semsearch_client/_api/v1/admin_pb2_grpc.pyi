@@ -46,6 +46,23 @@ class AdminServiceStub:
     """
     Reindex: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReindexRequest, _admin_pb2.ReindexResponse]
     """Reindex forces a rebuild of the named indexes (all when empty) from their retained sources."""
+    MigrateModel: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MigrateModelRequest, _admin_pb2.MigrateModelResponse]
+    """MigrateModel moves every index to another model served by the same provider, without a moment
+    of unavailability: the target is probed, a shadow of every index is built in its space while
+    the current indexes keep serving, then every index and the query model swap in one step.
+    Returns once the migration started; its progress streams on WatchIndexes. Needs
+    `[embeddings] regime = "client-chosen"`. Errors (google.rpc.ErrorInfo reason):
+    INVALID_ARGUMENT INVALID_MODEL (empty, too long or control characters);
+    FAILED_PRECONDITION MODEL_CHOSEN_BY_PROVIDER (the provider-chosen regime), MODEL_NOT_SERVED
+    (the provider refused the model or answered as another), MODEL_ALREADY_CURRENT,
+    INDEXES_NOT_READY (an index is not READY in the recorded space), MIGRATION_IN_PROGRESS
+    (a migration to another model runs; asking again for the same model returns it);
+    UNAVAILABLE EMBEDDING_PROVIDER_UNAVAILABLE (+ RetryInfo) when the probe could not reach it.
+    """
+    CancelMigration: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CancelMigrationRequest, _admin_pb2.CancelMigrationResponse]
+    """CancelMigration stops the running migration; the current model keeps serving and the shadow
+    indexes are dropped. FAILED_PRECONDITION NO_MIGRATION_RUNNING when none runs.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -64,6 +81,23 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
     Reindex: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReindexRequest, _admin_pb2.ReindexResponse]  # type: ignore[assignment]
     """Reindex forces a rebuild of the named indexes (all when empty) from their retained sources."""
+    MigrateModel: _aio.UnaryUnaryMultiCallable[_admin_pb2.MigrateModelRequest, _admin_pb2.MigrateModelResponse]  # type: ignore[assignment]
+    """MigrateModel moves every index to another model served by the same provider, without a moment
+    of unavailability: the target is probed, a shadow of every index is built in its space while
+    the current indexes keep serving, then every index and the query model swap in one step.
+    Returns once the migration started; its progress streams on WatchIndexes. Needs
+    `[embeddings] regime = "client-chosen"`. Errors (google.rpc.ErrorInfo reason):
+    INVALID_ARGUMENT INVALID_MODEL (empty, too long or control characters);
+    FAILED_PRECONDITION MODEL_CHOSEN_BY_PROVIDER (the provider-chosen regime), MODEL_NOT_SERVED
+    (the provider refused the model or answered as another), MODEL_ALREADY_CURRENT,
+    INDEXES_NOT_READY (an index is not READY in the recorded space), MIGRATION_IN_PROGRESS
+    (a migration to another model runs; asking again for the same model returns it);
+    UNAVAILABLE EMBEDDING_PROVIDER_UNAVAILABLE (+ RetryInfo) when the probe could not reach it.
+    """
+    CancelMigration: _aio.UnaryUnaryMultiCallable[_admin_pb2.CancelMigrationRequest, _admin_pb2.CancelMigrationResponse]  # type: ignore[assignment]
+    """CancelMigration stops the running migration; the current model keeps serving and the shadow
+    indexes are dropped. FAILED_PRECONDITION NO_MIGRATION_RUNNING when none runs.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """AdminService inspects and steers the lifecycle of the indexes."""
@@ -109,5 +143,34 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ReindexResponse, _abc.Awaitable[_admin_pb2.ReindexResponse]]:
         """Reindex forces a rebuild of the named indexes (all when empty) from their retained sources."""
+
+    @_abc_1.abstractmethod
+    def MigrateModel(
+        self,
+        request: _admin_pb2.MigrateModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.MigrateModelResponse, _abc.Awaitable[_admin_pb2.MigrateModelResponse]]:
+        """MigrateModel moves every index to another model served by the same provider, without a moment
+        of unavailability: the target is probed, a shadow of every index is built in its space while
+        the current indexes keep serving, then every index and the query model swap in one step.
+        Returns once the migration started; its progress streams on WatchIndexes. Needs
+        `[embeddings] regime = "client-chosen"`. Errors (google.rpc.ErrorInfo reason):
+        INVALID_ARGUMENT INVALID_MODEL (empty, too long or control characters);
+        FAILED_PRECONDITION MODEL_CHOSEN_BY_PROVIDER (the provider-chosen regime), MODEL_NOT_SERVED
+        (the provider refused the model or answered as another), MODEL_ALREADY_CURRENT,
+        INDEXES_NOT_READY (an index is not READY in the recorded space), MIGRATION_IN_PROGRESS
+        (a migration to another model runs; asking again for the same model returns it);
+        UNAVAILABLE EMBEDDING_PROVIDER_UNAVAILABLE (+ RetryInfo) when the probe could not reach it.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelMigration(
+        self,
+        request: _admin_pb2.CancelMigrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CancelMigrationResponse, _abc.Awaitable[_admin_pb2.CancelMigrationResponse]]:
+        """CancelMigration stops the running migration; the current model keeps serving and the shadow
+        indexes are dropped. FAILED_PRECONDITION NO_MIGRATION_RUNNING when none runs.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

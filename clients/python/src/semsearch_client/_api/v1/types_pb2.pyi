@@ -140,6 +140,7 @@ class Index(_message.Message):
     STATE_SINCE_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     PROGRESS_FIELD_NUMBER: _builtins.int
+    SHADOW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique name of the index, as declared in the server configuration."""
     kind: _builtins.str
@@ -166,6 +167,12 @@ class Index(_message.Message):
     def progress(self) -> Global___RebuildProgress:
         """Progress of the running rebuild; set only in INDEX_STATE_REBUILDING."""
 
+    @_builtins.property
+    def shadow(self) -> Global___ShadowBuild:
+        """The next generation a model migration is building in another space while this index keeps
+        serving in `space`; unset when no migration is building it.
+        """
+
     def __init__(
         self,
         *,
@@ -179,11 +186,53 @@ class Index(_message.Message):
         state_since: _timestamp_pb2.Timestamp | None = ...,
         last_error: _builtins.str = ...,
         progress: Global___RebuildProgress | None = ...,
+        shadow: Global___ShadowBuild | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress", "space", b"space", "state_since", b"state_since"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress", "shadow", b"shadow", "space", b"space", "state_since", b"state_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_count", b"chunk_count", "document_count", b"document_count", "generation", b"generation", "kind", b"kind", "last_error", b"last_error", "name", b"name", "progress", b"progress", "space", b"space", "state", b"state", "state_since", b"state_since"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_count", b"chunk_count", "document_count", b"document_count", "generation", b"generation", "kind", b"kind", "last_error", b"last_error", "name", b"name", "progress", b"progress", "shadow", b"shadow", "space", b"space", "state", b"state", "state_since", b"state_since"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Index: _TypeAlias = Index  # noqa: Y015
+
+@_typing.final
+class ShadowBuild(_message.Message):
+    """ShadowBuild is a model migration's build of an index's next generation in the target space,
+    made while the index keeps serving READY in its current space. Every index swaps to its shadow
+    in one step, once every shadow is built.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPACE_FIELD_NUMBER: _builtins.int
+    GENERATION_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    BUILT_FIELD_NUMBER: _builtins.int
+    generation: _builtins.int
+    """The generation the index will have once the shadow is swapped in (the current one + 1)."""
+    built: _builtins.bool
+    """True once built: it waits for the other indexes' shadows before the swap."""
+    @_builtins.property
+    def space(self) -> Global___EmbeddingSpace:
+        """The space the shadow is built in: the migration's target."""
+
+    @_builtins.property
+    def progress(self) -> Global___RebuildProgress:
+        """How far the build has come."""
+
+    def __init__(
+        self,
+        *,
+        space: Global___EmbeddingSpace | None = ...,
+        generation: _builtins.int = ...,
+        progress: Global___RebuildProgress | None = ...,
+        built: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress", "space", b"space"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["built", b"built", "generation", b"generation", "progress", b"progress", "space", b"space"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShadowBuild: _TypeAlias = ShadowBuild  # noqa: Y015
