@@ -7,6 +7,7 @@ the documentation, and stops it with SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -30,6 +31,7 @@ async def wait_until_all_ready(admin: admin_pb2_grpc.AdminServiceStub) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a cold start embeds every docs page with the real e5-small model on the CPU
 async def test_serve_with_the_default_config_answers_questions_about_the_docs() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -43,6 +45,7 @@ async def test_serve_with_the_default_config_answers_questions_about_the_docs() 
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: a failed test stops its bundled provider too
     )
     try:
         assert process.stdout is not None
@@ -54,7 +57,7 @@ async def test_serve_with_the_default_config_answers_questions_about_the_docs() 
                 if match := re.search(r"serving on (127\.0\.0\.1:\d+)", line):
                     address = match.group(1)
         async with grpc.aio.insecure_channel(address) as channel:
-            await asyncio.wait_for(wait_until_all_ready(admin_pb2_grpc.AdminServiceStub(channel)), 300)
+            await asyncio.wait_for(wait_until_all_ready(admin_pb2_grpc.AdminServiceStub(channel)), 780)
             search = search_pb2_grpc.SearchServiceStub(channel)
             cases = {
                 "how do I swap the embedding model safely?": "switching-the-embedding-model",
@@ -68,5 +71,5 @@ async def test_serve_with_the_default_config_answers_questions_about_the_docs() 
         assert await asyncio.wait_for(process.wait(), 30) == 0
     finally:
         if process.returncode is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
