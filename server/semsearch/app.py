@@ -49,7 +49,16 @@ def _load_source(ix: IndexConfig) -> IndexSource:
             log, "sources_unloadable", level=logging.ERROR, index=ix.name, path=str(ix.path), error=str(exc)
         )
         # No signature: the watcher reads the files again on every tick until they load.
-        return IndexSource(ix.name, ix.kind, (), ix.path, ix.options, signature="", load_error=str(exc))
+        return IndexSource(
+            ix.name,
+            ix.kind,
+            (),
+            ix.path,
+            ix.options,
+            signature="",
+            load_error=str(exc),
+            pin_identifiers=ix.pin_identifiers,
+        )
     except CorpusError as exc:
         raise CorpusError(f"[[index]] {ix.name!r}: {exc}") from None
     chunks = sum(len(doc.chunks) for doc in documents)
@@ -63,7 +72,9 @@ def _load_source(ix: IndexConfig) -> IndexSource:
         chunks=chunks,
         seconds=round(time.perf_counter() - started, 3),
     )
-    return IndexSource(ix.name, ix.kind, tuple(documents), ix.path, ix.options, signature)
+    return IndexSource(
+        ix.name, ix.kind, tuple(documents), ix.path, ix.options, signature, pin_identifiers=ix.pin_identifiers
+    )
 
 
 def make_provider(

@@ -79,6 +79,7 @@ class IndexConfig:
     kind: str
     path: Path
     options: Mapping[str, Any] = field(default_factory=dict)
+    pin_identifiers: bool = True  # a query naming a document (EIP number, runbook name…) gets it first
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsConfig,
     "search": SearchConfig,
 }
-_INDEX_KEYS = {"name", "kind", "path", "options"}
+_INDEX_KEYS = {"name", "kind", "path", "options", "pin_identifiers"}
 REGIMES = ("provider-chosen", "client-chosen")
 ENV_PREFIX = "SEMSEARCH_"
 
@@ -158,9 +159,16 @@ def _index(pos: int, raw: Any, base: Path) -> IndexConfig:
     options = raw.get("options", {})
     if not isinstance(options, dict):
         raise ConfigError(f"{where} ({name}): 'options' must be a table")
+    pin = raw.get("pin_identifiers", True)
+    if not isinstance(pin, bool):
+        raise ConfigError(f"{where} ({name}): 'pin_identifiers' must be true or false")
     path = Path(os.path.expandvars(raw["path"])).expanduser()
     return IndexConfig(
-        name=name, kind=raw["kind"], path=path if path.is_absolute() else base / path, options=options
+        name=name,
+        kind=raw["kind"],
+        path=path if path.is_absolute() else base / path,
+        options=options,
+        pin_identifiers=pin,
     )
 
 

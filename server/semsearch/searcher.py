@@ -1,12 +1,22 @@
-"""Multi-index search: embed the query once, score it only against indexes built in the same space."""
+"""Multi-index search: embed the query once, score it only against indexes built in the same space.
+
+Dense search needs an index READY in the query's space; lexical search (BM25) only needs the index's
+sources, so with ``allow_degraded`` an index that cannot serve dense search answers with words and
+is reported as degraded. How the hits of every index become one ranking is ``semsearch.ranking``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from semsearch.config import SearchConfig
+from semsearch.corpus import Chunk
 from semsearch.embeddings import Embeddings, EmbeddingSpace, ProviderError
 from semsearch.errors import (
     EmbeddingProviderUnavailable,
@@ -17,15 +27,15 @@ from semsearch.errors import (
     Unavailable,
 )
 from semsearch.index import ScoredChunk, SearchCoalescer, SearchSpec, VectorIndex
+from semsearch.index.lexical import LexicalIndex
+from semsearch.index.topk import canonical_scores
 from semsearch.lifecycle import IndexManager, IndexState
 from semsearch.observability import NO_METRICS, Metrics, SearchOutcome
-from semsearch.query import SearchQuery
+from semsearch.query import SearchMode, SearchQuery
+from semsearch.ranking import Contribution, Hit, depth, rank
 
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    index: str
-    scored: ScoredChunk
+# Above this many chunks a BM25 query costs milliseconds: run it in a worker thread.
+LEXICAL_OFFLOAD_CHUNKS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +49,16 @@ class UnavailableIndex:
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: list[Hit]
-    query_space: EmbeddingSpace
+    query_space: EmbeddingSpace | None  # None when no index served dense search
     unavailable: list[UnavailableIndex]
+    mode: SearchMode = SearchMode.DENSE  # how the hits were ranked: what their score means
+    degraded: list[UnavailableIndex] = field(default_factory=list)  # answered with words only, and why
 
 
 _UNAVAILABLE_OUTCOMES: dict[str, SearchOutcome] = {
     IndexNotReady.reason: "not_ready",
     EmbeddingSpaceChanged.reason: "space_changed",
+    EmbeddingProviderUnavailable.reason: "provider_unavailable",
 }
 
 
@@ -71,6 +84,56 @@ def _mismatch(embedded: Embeddings, name: str, index: VectorIndex) -> str:
     return f"query embedded in {echoed}, index {name!r} built in {index.space.describe()}"
 
 
+def _not_ready(name: str, state: IndexState, detail: str = "") -> UnavailableIndex:
+    message = f"index {name!r} is {state.value}" + (f": {detail}" if detail else "")
+    return UnavailableIndex(name, state, IndexNotReady.reason, message)
+
+
+def _named(lexical: LexicalIndex, query: SearchQuery) -> list[Chunk]:
+    """A chunk of each document the query names that passes the filter, in the query's order."""
+    named = lexical.identifiers.named_in(query.text)
+    chunks = (lexical.first_chunk(document, query.metadata_filter) for document in named)
+    return [chunk for chunk in chunks if chunk is not None]
+
+
+def _dense_scorer(
+    index: VectorIndex, lexical: LexicalIndex | None, vector: np.ndarray
+) -> Callable[[Chunk], float | None]:
+    """The dense score of any chunk of ``index`` (for hits only words found): the canonical score,
+    the very value dense search would give it."""
+
+    # Built from one chunk tuple and swapped together, the two indexes share their row numbers.
+    rows = lexical.rows if lexical is not None and lexical.chunks is index.chunks else _rows_of(index)
+
+    def score(chunk: Chunk) -> float | None:
+        row = rows.get(chunk.id)
+        if row is None:
+            return None
+        return float(canonical_scores(index.matrix, np.array([row]), vector)[0])
+
+    return score
+
+
+_ROWS: weakref.WeakKeyDictionary[VectorIndex, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def _rows_of(index: VectorIndex) -> dict[str, int]:
+    """Chunk id -> row of an index whose lexical index came from another chunk tuple (a migration's
+    swap), built once per index object."""
+    rows = _ROWS.get(index)
+    if rows is None:
+        rows = _ROWS[index] = {chunk.id: row for row, chunk in enumerate(index.chunks)}
+    return rows
+
+
+def _lexical_scorer(lexical: LexicalIndex, text: str) -> Callable[[Chunk], float | None]:
+    def score(chunk: Chunk) -> float | None:
+        row = lexical.rows.get(chunk.id)
+        return None if row is None else float(lexical.scores(text)[row])
+
+    return score
+
+
 class Searcher:
     def __init__(
         self, manager: IndexManager, metrics: Metrics = NO_METRICS, settings: SearchConfig | None = None
@@ -86,13 +149,14 @@ class Searcher:
         started = time.perf_counter()
         names = list(dict.fromkeys(query.indexes)) or list(self.manager.slots)
         unavailable: list[UnavailableIndex] = []
+        degraded: list[UnavailableIndex] = []  # counted as what kept dense search out
         try:
-            result = await self._search(query, names, unavailable)
+            result = await self._search(query, names, unavailable, degraded)
         except BaseException as exc:
             if not isinstance(exc, IndexNotFound):  # an unknown name never becomes a label
-                self._report(names, unavailable, outcome_of(exc), started)
+                self._report(names, unavailable + degraded, outcome_of(exc), started)
             raise
-        self._report(names, unavailable, "ok", started)
+        self._report(names, unavailable + degraded, "ok", started)
         return result
 
     def _report(
@@ -104,61 +168,121 @@ class Searcher:
             self.metrics.index_searched(name, refused.get(name, rest), seconds)
 
     async def _search(
-        self, query: SearchQuery, names: list[str], unavailable: list[UnavailableIndex]
+        self,
+        query: SearchQuery,
+        names: list[str],
+        unavailable: list[UnavailableIndex],
+        degraded: list[UnavailableIndex],
     ) -> SearchResult:
         for name in names:
             if name not in self.manager.slots:
                 self.manager.status(name)  # raises IndexNotFound, before anything else is checked
         # The slots themselves, not status() snapshots: a snapshot counts every chunk, per query.
         slots = [self.manager.slots[name] for name in names]
-        unavailable.extend(
-            UnavailableIndex(s.name, s.state, IndexNotReady.reason, f"index {s.name!r} is {s.state.value}")
+        words_only = query.mode is SearchMode.LEXICAL  # nothing to embed: any state will do
+        # Why each index cannot serve dense search, as far as can be told before embedding.
+        refused = {
+            s.name: _not_ready(s.name, s.state)
             for s in slots
-            if s.state is not IndexState.READY or s.index is None
-        )
-        if len(unavailable) == len(slots):
-            first = unavailable[0]
+            if not words_only and (s.state is not IndexState.READY or s.index is None)
+        }
+        if len(refused) == len(slots) and not (words_only or query.allow_degraded):
+            first = refused[slots[0].name]
             raise IndexNotReady(first.message, index=first.index, state=first.state.value)
-        embedded = await self._embed(query.text)
-        vector = embedded.vectors[0]
+        embedded: Embeddings | None = None
+        if len(refused) < len(slots) and not words_only:
+            try:
+                embedded = await self._embed(query.text)
+            except EmbeddingProviderUnavailable as exc:
+                if not query.allow_degraded:
+                    raise
+                for s in slots:  # without the query's vector no index can serve dense search
+                    refused.setdefault(s.name, UnavailableIndex(s.name, s.state, exc.reason, exc.message))
         # Take each index reference only now, after the await: a swap meanwhile is seen here.
-        serving: list[tuple[str, VectorIndex]] = []
+        dense: list[tuple[str, VectorIndex, LexicalIndex | None]] = []
+        lexical_only: list[tuple[str, LexicalIndex]] = []
         for name in names:
             slot = self.manager.slots[name]
-            index = slot.index
-            if slot.state is not IndexState.READY or index is None:
-                if all(u.index != name for u in unavailable):
-                    unavailable.append(
-                        UnavailableIndex(
-                            name, slot.state, IndexNotReady.reason, f"index {name!r} is {slot.state.value}"
-                        )
-                    )
+            index, lexical = slot.index, slot.lexical
+            if words_only:
+                if lexical is not None:
+                    lexical_only.append((name, lexical))
+                else:
+                    unavailable.append(_not_ready(name, slot.state, "its sources are not indexed yet"))
                 continue
-            if not index.space.admits(embedded):
-                unavailable.append(
-                    UnavailableIndex(
-                        name, slot.state, EmbeddingSpaceChanged.reason, _mismatch(embedded, name, index)
+            why = refused.get(name)
+            if why is None and (slot.state is not IndexState.READY or index is None):
+                why = _not_ready(name, slot.state)
+            if why is None and index is not None and embedded is not None:
+                if index.space.admits(embedded):
+                    dense.append((name, index, lexical))
+                    continue
+                why = UnavailableIndex(
+                    name, slot.state, EmbeddingSpaceChanged.reason, _mismatch(embedded, name, index)
+                )
+            assert why is not None  # every path above that did not serve dense search says why
+            if query.allow_degraded and lexical is not None:
+                degraded.append(why)  # words only: never a dense score from this index
+                lexical_only.append((name, lexical))
+            else:
+                unavailable.append(why)
+        if any(u.reason == EmbeddingSpaceChanged.reason for u in unavailable + degraded):
+            self.manager.wake("query embedded in another space than an index")
+        if not dense and not lexical_only:
+            self._raise_unavailable(unavailable)
+        contributions = await self._contributions(query, embedded, dense, lexical_only)
+        hits, mode = rank(contributions, query.top_k, query.min_score, collapse=not query.all_chunks)
+        query_space = dense[0][1].space if dense else None
+        return SearchResult(hits, query_space, unavailable, mode, degraded)
+
+    async def _contributions(
+        self,
+        query: SearchQuery,
+        embedded: Embeddings | None,
+        dense: list[tuple[str, VectorIndex, LexicalIndex | None]],
+        lexical_only: list[tuple[str, LexicalIndex]],
+    ) -> list[Contribution]:
+        """Each index's hits per signal: dense where it serves, words in HYBRID and where degraded."""
+        wanted = depth(query.mode, query.top_k)
+        hybrid = query.mode is SearchMode.HYBRID
+        pin = query.mode is not SearchMode.DENSE  # pinning is a lexical signal
+        contributions: list[Contribution] = []
+        if dense:
+            assert embedded is not None  # an index serves dense search only in the query's space
+            vector = embedded.vectors[0]
+            spec = SearchSpec.of(
+                vector, wanted, query.min_score, query.metadata_filter, collapse=not query.all_chunks
+            )
+            # Every index at once: each joins its own index's batch.
+            found = await asyncio.gather(*(self.coalescer.search(index, spec) for _, index, _ in dense))
+            for (name, index, lexical), scored in zip(dense, found, strict=True):
+                words = lexical if hybrid else None
+                contributions.append(
+                    Contribution(
+                        name,
+                        dense=scored,
+                        lexical=await self._words(words, query, wanted) if words is not None else None,
+                        named=_named(words, query) if words is not None else (),
+                        dense_of=_dense_scorer(index, lexical, vector),
                     )
                 )
-                continue
-            serving.append((name, index))
-        if any(u.reason == EmbeddingSpaceChanged.reason for u in unavailable):
-            self.manager.wake("query embedded in another space than an index")
-        if not serving:
-            self._raise_unavailable(unavailable)
-        query_space = serving[0][1].space
-        spec = SearchSpec.of(
-            vector, query.top_k, query.min_score, query.metadata_filter, collapse=not query.all_chunks
-        )
-        # Every index at once: each joins its own index's batch.
-        found = await asyncio.gather(*(self.coalescer.search(index, spec) for _, index in serving))
-        hits = [
-            Hit(name, scored)
-            for (name, _), scored_list in zip(serving, found, strict=True)
-            for scored in scored_list
-        ]
-        hits.sort(key=lambda h: (-h.scored.score, h.index, h.scored.chunk.id))
-        return SearchResult(hits[: query.top_k], query_space, unavailable)
+        for name, lexical in lexical_only:
+            contributions.append(
+                Contribution(
+                    name,
+                    lexical=await self._words(lexical, query, wanted),
+                    named=_named(lexical, query) if pin else (),
+                    lexical_of=_lexical_scorer(lexical, query.text),
+                )
+            )
+        return contributions
+
+    @staticmethod
+    async def _words(lexical: LexicalIndex, query: SearchQuery, wanted: int) -> list[ScoredChunk]:
+        args = (query.text, wanted, query.metadata_filter, not query.all_chunks)
+        if len(lexical) > LEXICAL_OFFLOAD_CHUNKS:
+            return await asyncio.to_thread(lexical.search, *args)
+        return lexical.search(*args)
 
     async def _embed(self, text: str, again: bool = True) -> Embeddings:
         space, cache = self.manager.provider_space, self.manager.query_cache

@@ -52,13 +52,15 @@ async def test_search_prints_a_hits_table_one_line_per_hit_in_a_pipe(service: Se
     code, out, err = await semsearch("search", query, "--target", target(service), "--top-k", "3")
     assert code == 0, err
     heading, header, *rows = out.splitlines()
-    assert re.fullmatch(rf"3 hits for “{query}” · query embedded in hash-v1/384@[0-9a-f]{{6}}", heading)
-    assert header.split() == ["#", "SCORE", "INDEX", "SOURCE", "TITLE", "SNIPPET"]
+    assert re.fullmatch(
+        rf"3 hits for “{query}” · hybrid · query embedded in hash-v1/384@[0-9a-f]{{6}}", heading
+    )
+    assert header.split() == ["#", "SCORE", "INDEX", "SOURCE", "SIGNALS", "TITLE", "SNIPPET"]
     assert [row.split()[0] for row in rows] == ["1", "2", "3"]
     code, out, _ = await semsearch("search", query, "--target", target(service), "--top-k", "3", "--json")
     hits = json.loads(out)["hits"]
     for row, hit in zip(rows, hits, strict=True):  # the table shows what the response says, in order
-        assert row.split()[1:4] == [f"{hit['score']:.3f}", hit["index"], hit["source"]]
+        assert row.split()[1:4] == [f"{hit['score']:.4f}", hit["index"], hit["source"]]
         assert hit["title"] in row
 
 

@@ -84,7 +84,7 @@ async def test_the_cache_never_hands_back_vectors_from_before_a_same_name_swap(
     chunks = fixture_chunks()
     for hit in response.hits:
         vectors = hash_embed(["blob fee market", chunks[(hit.index, hit.chunk_id)].text], "hash-v2")
-        assert hit.score == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4)
+        assert hit.dense_score == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4)
 
 
 async def test_an_edited_document_is_rebuilt_in_the_background_embedding_only_its_chunks(

@@ -46,8 +46,8 @@ async def test_every_index_is_searched_and_scores_match_the_oracle(service: Serv
     assert {hit.index for hit in response.hits} == {"runbooks", "eips", "specs", "examples"}
     scores = [hit.score for hit in response.hits]
     assert scores == sorted(scores, reverse=True)
-    for hit in response.hits:
-        assert hit.score == pytest.approx(oracle(query, hit, "hash-v1"), abs=1e-4)
+    for hit in response.hits:  # hybrid by default: the cosine is the hit's dense score
+        assert hit.dense_score == pytest.approx(oracle(query, hit, "hash-v1"), abs=1e-4)
         chunk = CHUNKS[(hit.index, hit.chunk_id)]
         assert (hit.document_id, hit.title, hit.source) == (chunk.document_id, chunk.title, chunk.source)
         assert dict(hit.metadata) == dict(chunk.metadata)
@@ -65,7 +65,7 @@ async def test_a_chunks_own_text_finds_its_document_first(service: Service, inde
         search_pb2.SearchRequest(query=target.text[:MAX_QUERY_CHARS], indexes=[index])
     )
     assert response.hits[0].document_id == target.document_id
-    assert response.hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert response.hits[0].dense_score == pytest.approx(1.0, abs=1e-3)
 
 
 async def test_collapse_returns_one_hit_per_document_unless_all_chunks(service: Service) -> None:
@@ -112,12 +112,13 @@ async def test_min_score_drops_weaker_hits_and_keeps_the_rest(service: Service) 
     everything = await service.search.Search(
         search_pb2.SearchRequest(query=query, top_k=MAX_TOP_K, all_chunks=True)
     )
-    threshold = float(np.median([hit.score for hit in everything.hits]))
+    # min_score compares the cosine: the hit's dense score, whatever the mode ranks by.
+    threshold = float(np.median([hit.dense_score for hit in everything.hits]))
     above = await service.search.Search(
         search_pb2.SearchRequest(query=query, top_k=MAX_TOP_K, all_chunks=True, min_score=threshold)
     )
-    assert all(hit.score >= threshold for hit in above.hits)
-    assert len(above.hits) == sum(hit.score >= threshold for hit in everything.hits)
+    assert all(hit.dense_score >= threshold for hit in above.hits)
+    assert len(above.hits) == sum(hit.dense_score >= threshold for hit in everything.hits)
 
 
 @pytest.mark.parametrize(

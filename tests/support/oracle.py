@@ -1,7 +1,7 @@
 """Oracles: re-score every hit in the space its response names, and check every watch stream.
 
-The proxy's models are deterministic, so a test can recompute any vector. A hit whose score is not
-``dot(query, chunk)`` in the space the response names was scored across two spaces: mixed.
+The proxy's models are deterministic, so a test can recompute any vector. A hit whose dense score is
+not ``dot(query, chunk)`` in the space the response names was scored across two spaces: mixed.
 
 Hash models embed queries and documents alike (they ignore ``input_type``); real models do not
 (e5 prefixes ``query:``/``passage:``), so vectors are always computed for the task the server used.
@@ -41,6 +41,13 @@ def expected_score(model: str, query: str, chunk_text: str) -> float:
     return float(vector(model, query, "query") @ vector(model, chunk_text, "document"))
 
 
+def dense_score(hit: search_pb2.SearchHit) -> float:
+    """The hit's cosine in the response's space: ``dense_score``, set on every hit of an index that
+    served dense search (the default hybrid mode ranks by a fused score, not by this one)."""
+    assert hit.HasField("dense_score"), f"hit {hit.index}/{hit.chunk_id} carries no dense score"
+    return hit.dense_score
+
+
 def fixture_text(hit: search_pb2.SearchHit) -> str:
     """The embedded text of a hit from the fixture corpora (tests/support/corpora.py)."""
     return fixture_chunks()[(hit.index, hit.chunk_id)].text
@@ -56,7 +63,7 @@ def assert_scored_in(
     """Every hit scored in ``model`` (default: the model the response names)."""
     model = model or response.query_space.model
     for hit in response.hits:
-        assert hit.score == pytest.approx(expected_score(model, query, text_of(hit)), abs=tolerance), (
+        assert dense_score(hit) == pytest.approx(expected_score(model, query, text_of(hit)), abs=tolerance), (
             f"hit {hit.index}/{hit.chunk_id} was not scored in {model}: mixed spaces"
         )
 
@@ -94,11 +101,16 @@ class HashSpaces:
         real = self.real_model(response.query_space)
         for hit in response.hits:
             text = fixture_text(hit)
-            if real is not None and _close(hit.score, expected_score(real, query, text)):
+            score = hit.dense_score if hit.HasField("dense_score") else None
+            if score is not None and real is not None and _close(score, expected_score(real, query, text)):
                 verdicts["consistent"] += 1
-            elif real is not None and any(
-                _close(hit.score, float(vector(other, query, "query") @ vector(real, text, "document")))
-                for other in self.served_as.get(response.query_space.model, set()) - {real}
+            elif (
+                score is not None
+                and real is not None
+                and any(
+                    _close(score, float(vector(other, query, "query") @ vector(real, text, "document")))
+                    for other in self.served_as.get(response.query_space.model, set()) - {real}
+                )
             ):
                 verdicts["alias-window"] += 1
             else:

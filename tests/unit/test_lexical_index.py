@@ -52,6 +52,8 @@ def bm25(query: str, texts: list[str], row: int) -> float:
         ("SELFDESTRUCT", ["selfdestruct"]),
         ("What does the rebuilding index do?", ["rebuild", "index"]),
         ("café_crème", ["café_crèm", "café", "crème"]),
+        ("opcode 0xf9", ["opcod", "0xf9"]),
+        ("v2 a1", ["v2", "a1"]),  # no one-character parts
     ],
 )
 def test_terms_keep_identifiers_whole_and_split(text: str, expected: list[str]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from semsearch.config import ConfigError, parse_config
 from semsearch.corpus import Chunk, load_corpus
 from semsearch.index.lexical import LexicalIndex
 from semsearch.index.pinning import Identifiers
@@ -130,3 +131,14 @@ def test_a_spec_is_named_by_its_path() -> None:
     assert specs.named_in("what changed in deneb fork choice") == ["deneb/fork-choice"]
     assert specs.named_in("eip9905 beacon chain") == ["_features/eip9905/beacon-chain"]
     assert specs.named_in("fork choice") == []
+
+
+def test_the_configuration_turns_pinning_off_per_index(tmp_path: Path) -> None:
+    def config(**index: object) -> list[bool]:
+        raw = {"index": [{"name": "eips", "kind": "eip", "path": str(tmp_path), **index}]}
+        return [ix.pin_identifiers for ix in parse_config(raw, tmp_path, env={}).indexes]
+
+    assert config() == [True]
+    assert config(pin_identifiers=False) == [False]
+    with pytest.raises(ConfigError, match="pin_identifiers"):
+        config(pin_identifiers="no")

@@ -6,6 +6,8 @@
 /** @typedef {import("./types.js").EmbeddingSpace} EmbeddingSpace */
 /** @typedef {import("./types.js").SearchParams} SearchParams */
 /** @typedef {import("./types.js").SearchResult} SearchResult */
+/** @typedef {import("./types.js").SearchMode} SearchMode */
+/** @typedef {import("./types.js").UnavailableIndex} UnavailableIndex */
 /** @typedef {import("./types.js").EmbeddingSpaces} EmbeddingSpaces */
 /** @typedef {import("./types.js").WatchMessage} WatchMessage */
 
@@ -72,11 +74,21 @@ export function searchRequest(params) {
     topK: params.topK ?? 0,
     filter: params.filter ?? {},
     allChunks: params.allChunks ?? false,
+    mode: `SEARCH_MODE_${params.mode ?? "UNSPECIFIED"}`,
+    allowDegraded: params.allowDegraded ?? false,
   };
   if (params.minScore !== undefined && params.minScore !== null) {
     request.minScore = params.minScore;
   }
   return request;
+}
+
+/**
+ * @param {Wire} missing an UnavailableIndex or a DegradedIndex (the same fields)
+ * @returns {UnavailableIndex}
+ */
+function toUnavailable(missing) {
+  return { index: missing.index, state: indexState(missing.state), reason: missing.reason, message: missing.message };
 }
 
 /**
@@ -95,14 +107,17 @@ export function toSearchResult(response) {
       score: hit.score,
       source: hit.source,
       metadata: hit.metadata,
+      denseScore: hit.denseScore ?? null,
+      denseRank: hit.denseRank,
+      lexicalScore: hit.lexicalScore ?? null,
+      lexicalRank: hit.lexicalRank,
+      pinned: hit.pinned,
     })),
     querySpace: toSpace(response.querySpace),
-    unavailableIndexes: response.unavailableIndexes.map((/** @type {Wire} */ missing) => ({
-      index: missing.index,
-      state: indexState(missing.state),
-      reason: missing.reason,
-      message: missing.message,
-    })),
+    unavailableIndexes: response.unavailableIndexes.map(toUnavailable),
+    mode: /** @type {SearchMode} */ (response.mode.replace(/^SEARCH_MODE_/, "")),
+    degraded: response.degraded,
+    degradedIndexes: response.degradedIndexes.map(toUnavailable),
   };
 }
 

@@ -42,10 +42,18 @@
  * @property {string} title
  * @property {string} section
  * @property {string} snippet
- * @property {number} score cosine similarity in [-1, 1]
+ * @property {number} score what ranks the hit, per the result's mode: cosine similarity (DENSE),
+ *   BM25 (LEXICAL) or reciprocal rank fusion (HYBRID)
  * @property {string} source
  * @property {Record<string, string>} metadata list values comma-joined
+ * @property {number | null} denseScore cosine similarity of this chunk; null for words-only hits
+ * @property {number} denseRank rank in the dense ranking; 0 when dense search did not rank it
+ * @property {number | null} lexicalScore BM25 score; null when lexical search did not rank it
+ * @property {number} lexicalRank rank in the lexical ranking; 0 when lexical search did not rank it
+ * @property {boolean} pinned the query names its document, so it comes first
  */
+
+/** @typedef {"DENSE" | "LEXICAL" | "HYBRID"} SearchMode */
 
 /**
  * @typedef {object} UnavailableIndex
@@ -58,8 +66,12 @@
 /**
  * @typedef {object} SearchResult
  * @property {SearchHit[]} hits best first
- * @property {EmbeddingSpace | null} querySpace the space the query was embedded (and every hit scored) in
+ * @property {EmbeddingSpace | null} querySpace the space the query was embedded (and every dense score
+ *   computed) in; null when nothing was embedded
  * @property {UnavailableIndex[]} unavailableIndexes requested indexes that could not serve
+ * @property {SearchMode} mode how the hits were ranked, so what their score means
+ * @property {boolean} degraded some indexes answered with lexical results only
+ * @property {UnavailableIndex[]} degradedIndexes those indexes, with why dense search was unavailable
  */
 
 /**
@@ -70,6 +82,8 @@
  * @property {number} [minScore] leave hits scoring below this out; in [-1, 1]
  * @property {Record<string, string>} [filter] metadata field equals value
  * @property {boolean} [allChunks] every matching chunk instead of each document's best one
+ * @property {SearchMode} [mode] absent: HYBRID
+ * @property {boolean} [allowDegraded] an index that cannot serve dense search answers lexically
  */
 
 /**

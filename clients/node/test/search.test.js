@@ -38,19 +38,44 @@ test("search returns hits best first, with titles, scores and the space the quer
   assert.equal(result.querySpace?.dimensions, 384);
   assert.equal(result.querySpace?.fingerprint.length, 384);
   assert.deepEqual(result.unavailableIndexes, []);
+  // Hybrid by default: every hit carries its cosine and says which rankings found it.
+  assert.equal(result.mode, "HYBRID");
+  assert.equal(result.degraded, false);
+  for (const hit of result.hits) {
+    assert.equal(typeof hit.denseScore, "number", hit.chunkId);
+    assert.ok(hit.denseRank > 0 || hit.lexicalRank > 0, hit.chunkId);
+  }
+});
+
+test("a lexical search embeds nothing and ranks by BM25", async () => {
+  const result = await stack.client.search({ query: "SPONSOR opcode", mode: "LEXICAL" });
+  assert.equal(result.mode, "LEXICAL");
+  assert.equal(result.querySpace, null);
+  assert.equal(result.hits[0].documentId, "eip-9902");
+  for (const hit of result.hits) {
+    assert.equal(hit.denseScore, null);
+    assert.equal(hit.score, hit.lexicalScore);
+  }
 });
 
 test("search sends indexes, minScore, filter and allChunks to the server", async () => {
   const { client } = stack;
   const query = "disk usage percent on the database hosts";
 
-  const examples = await client.search({ query, indexes: ["examples"] });
+  // By meaning only, so that score is the cosine similarity minScore compares with.
+  const examples = await client.search({ query, indexes: ["examples"], mode: "DENSE" });
+  assert.equal(examples.mode, "DENSE");
   assert.ok(examples.hits.length >= 3);
   assert.ok(examples.hits.every((hit) => hit.index === "examples"));
 
   // A threshold between the second and third score keeps exactly two hits.
   const [, second, third] = examples.hits.map((hit) => hit.score);
-  const above = await client.search({ query, indexes: ["examples"], minScore: (second + third) / 2 });
+  const above = await client.search({
+    query,
+    indexes: ["examples"],
+    minScore: (second + third) / 2,
+    mode: "DENSE",
+  });
   assert.deepEqual(
     above.hits.map((hit) => hit.chunkId),
     examples.hits.slice(0, 2).map((hit) => hit.chunkId),

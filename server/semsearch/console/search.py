@@ -34,6 +34,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> list
         help="metadata filter; repeat for several entries (all must match)",
     )
     parser.add_argument("--all-chunks", action="store_true", help="do not collapse hits per document")
+    parser.add_argument(
+        "--mode",
+        choices=["hybrid", "dense", "lexical"],
+        help="rank by meaning (dense), by words (lexical) or both fused (hybrid, the default)",
+    )
+    parser.add_argument(
+        "--allow-degraded",
+        action="store_true",
+        help="let an index that cannot serve dense search answer with lexical results",
+    )
     parser.add_argument("--json", action="store_true", help="print the response as one JSON document")
     return ["search"]
 
@@ -55,7 +65,7 @@ async def _search(session: Session, args: argparse.Namespace) -> int:
     from semsearch.api.v1 import search_pb2
     from semsearch.console.exits import EXIT_OK
     from semsearch.console.output import as_dict
-    from semsearch.console.tables import hits_view, unavailable_lines
+    from semsearch.console.tables import degraded_lines, hits_view, unavailable_lines
 
     request = search_pb2.SearchRequest(
         query=args.query,
@@ -63,6 +73,8 @@ async def _search(session: Session, args: argparse.Namespace) -> int:
         top_k=args.top_k,
         filter=dict(args.filter),
         all_chunks=args.all_chunks,
+        mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{(args.mode or 'unspecified').upper()}"),
+        allow_degraded=args.allow_degraded,
     )
     if args.min_score is not None:
         request.min_score = args.min_score
@@ -71,6 +83,6 @@ async def _search(session: Session, args: argparse.Namespace) -> int:
         session.out.json(as_dict(response))
     else:
         session.out.show(hits_view(response, args.query, boxed=session.out.terminal))
-    for line in unavailable_lines(response):
+    for line in unavailable_lines(response) + degraded_lines(response):
         session.out.note(line, style="yellow")
     return EXIT_OK

@@ -85,18 +85,23 @@ def hits_view(response: search_pb2.SearchResponse, query: str, boxed: bool = Tru
     heading.append(f"{len(response.hits)} hit{'' if len(response.hits) == 1 else 's'}", style="bold")
     heading.append(" for ")
     heading.append(f"“{query}”", style="italic")
-    heading.append(" · query embedded in ")
-    heading.append(space_label(response.query_space), style="bold")
+    heading.append(f" · {mode_label(response.mode)}")
+    if response.degraded:
+        heading.append(" · DEGRADED", style="bold yellow")
+    if response.HasField("query_space"):
+        heading.append(" · query embedded in ")
+        heading.append(space_label(response.query_space), style="bold")
     if not response.hits:
         return heading
     # In a pipe every hit is one line, so the long snippet goes last (no padding after it).
-    order = ["#", "SCORE", "INDEX", "TITLE", "SNIPPET", "SOURCE"]
+    order = ["#", "SCORE", "SIGNALS", "INDEX", "TITLE", "SNIPPET", "SOURCE"]
     if not boxed:
-        order = ["#", "SCORE", "INDEX", "SOURCE", "TITLE", "SNIPPET"]
+        order = ["#", "SCORE", "INDEX", "SOURCE", "SIGNALS", "TITLE", "SNIPPET"]
     table = _table(boxed, expand=True)
     columns = {
         "#": {"justify": "right", "no_wrap": True},
         "SCORE": {"justify": "right", "no_wrap": True},
+        "SIGNALS": {"no_wrap": True, "style": "dim"},
         "INDEX": {"no_wrap": True},
         "TITLE": {"style": "bold", "ratio": 3, "no_wrap": not boxed},
         "SNIPPET": {"ratio": 6, "no_wrap": not boxed},
@@ -110,7 +115,8 @@ def hits_view(response: search_pb2.SearchResponse, query: str, boxed: bool = Tru
             title.append(f" › {hit.section}", style="not bold")
         cells = {
             "#": Text(str(rank)),
-            "SCORE": Text(f"{hit.score:.3f}", style="green"),
+            "SCORE": Text(score_label(response.mode, hit.score), style="green"),
+            "SIGNALS": Text(signals_label(hit)),
             "INDEX": Text(hit.index),
             "TITLE": title,
             "SNIPPET": Text(hit.snippet),
@@ -123,3 +129,38 @@ def hits_view(response: search_pb2.SearchResponse, query: str, boxed: bool = Tru
 def unavailable_lines(response: search_pb2.SearchResponse) -> list[str]:
     """Indexes that were asked for but could not serve: never dropped silently."""
     return [f"unavailable: {u.index} ({u.reason}): {u.message}" for u in response.unavailable_indexes]
+
+
+def degraded_lines(response: search_pb2.SearchResponse) -> list[str]:
+    """Indexes that answered with words only (allow_degraded), and why dense search could not."""
+    return [
+        f"degraded: {d.index} answered lexically ({d.reason}): {d.message}" for d in response.degraded_indexes
+    ]
+
+
+_MODES = {
+    search_pb2.SEARCH_MODE_DENSE: "dense",
+    search_pb2.SEARCH_MODE_LEXICAL: "lexical",
+    search_pb2.SEARCH_MODE_HYBRID: "hybrid",
+}
+
+
+def mode_label(mode: search_pb2.SearchMode.ValueType) -> str:
+    return _MODES.get(mode, "hybrid")
+
+
+def score_label(mode: search_pb2.SearchMode.ValueType, score: float) -> str:
+    """Cosine to 3 places, BM25 to 2, fused scores (around 1/60) to 4: each readable in its own range."""
+    if mode == search_pb2.SEARCH_MODE_LEXICAL:
+        return f"{score:.2f}"
+    return f"{score:.3f}" if mode == search_pb2.SEARCH_MODE_DENSE else f"{score:.4f}"
+
+
+def signals_label(hit: search_pb2.SearchHit) -> str:
+    """Which signals found the hit, as one word: "pin", "d<dense rank>", "l<lexical rank>"."""
+    parts = ["pin"] if hit.pinned else []
+    if hit.dense_rank:
+        parts.append(f"d{hit.dense_rank}")
+    if hit.lexical_rank:
+        parts.append(f"l{hit.lexical_rank}")
+    return "·".join(parts) or "–"

@@ -19,6 +19,7 @@ _WORD = re.compile(r"\w+")
 # Parts of an ASCII identifier: snake_case, camelCase / PascalCase, letters next to digits.
 _PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _UNDERSCORES = re.compile(r"[^_]+")
+_HEX = re.compile(r"0x[0-9a-f]+", re.IGNORECASE)  # an opcode or address: one term, never digits
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS)  # the usual English list (NLTK's)
 # One stemmer per thread: lexical indexes are built in worker threads while queries run on the loop.
 _local = threading.local()
@@ -40,9 +41,11 @@ def terms(text: str) -> list[str]:
     out: list[str] = []
     for word in _WORD.findall(unicodedata.normalize("NFKC", text)):
         whole = word.lower()
-        parts = [p.lower() for p in (_PARTS if word.isascii() else _UNDERSCORES).findall(word)]
         if _keep(whole):
             out.append(whole)
-        if len(parts) > 1:
-            out.extend(part for part in parts if _keep(part))
+        if _HEX.fullmatch(word):
+            continue
+        parts = [p.lower() for p in (_PARTS if word.isascii() else _UNDERSCORES).findall(word)]
+        if len(parts) > 1:  # a one-character part ("a1" -> "1") is noise, not a word
+            out.extend(part for part in parts if len(part) > 1 and _keep(part))
     return _stemmer().stemWords(out)  # type: ignore[no-any-return]

@@ -19,6 +19,7 @@ from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpa
 from semsearch.errors import IndexNotFound
 from semsearch.lifecycle.builder import build_index
 from semsearch.lifecycle.events import EventBus
+from semsearch.lifecycle.lexical import lexical_for
 from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress
 from semsearch.lifecycle.state import IndexState
 from semsearch.logs import event
@@ -62,6 +63,7 @@ class IndexSource:
     options: Mapping[str, Any] = field(default_factory=dict)
     signature: str = ""
     load_error: str = ""
+    pin_identifiers: bool = True  # a query naming a document puts it first (see index.pinning)
 
 
 class IndexManager:
@@ -150,7 +152,9 @@ class IndexManager:
         if not self.has_sources(slot.name):
             return
         documents = self.sources[slot.name].documents  # the latest read of its sources
-        chunks = tuple(chunk for doc in documents for chunk in doc.chunks)
+        # Words first: while the vectors are built, a degraded search answers from these sources.
+        slot.lexical = lexical = await lexical_for(slot.lexical, self.sources[slot.name])
+        chunks = lexical.chunks  # one tuple for both indexes: their row numbers agree
         previous = slot.move(IndexState.REBUILDING)
         slot.set_progress(Progress(0, len(chunks)))
         self.bus.publish(slot.name, previous, slot.status(), f"rebuilding in {space.describe()}")
@@ -190,7 +194,8 @@ class IndexManager:
         if not self.has_sources(slot.name):
             return  # nothing to build yet: it is rebuilt in full once its sources load
         documents = self.sources[slot.name].documents
-        chunks = tuple(chunk for doc in documents for chunk in doc.chunks)
+        lexical = await lexical_for(slot.lexical, self.sources[slot.name])
+        chunks = lexical.chunks  # one tuple for both indexes: their row numbers agree
         try:
             index = await build_index(chunks, self.provider, space, self.cache, slot.note_progress)
         except Exception as exc:
@@ -198,11 +203,28 @@ class IndexManager:
             if not isinstance(exc, ProviderError):
                 event(log, "refresh_crashed", level=logging.ERROR, exc_info=True, index=slot.name)
             raise
-        # The swap: documents, index and space change together in one synchronous step.
+        # The swap: documents, both indexes and space change together in one synchronous step.
         slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
+        slot.lexical = lexical
         slot.generation += 1
         previous = slot.move(IndexState.READY)
         self.bus.publish(slot.name, previous, slot.status(), reason)
+
+    async def prepare_lexical(self) -> None:
+        """Keep every index's lexical index in line with its documents, so that a lexical or
+        degraded search answers before (or without) any embedding: a READY index's with the
+        documents its vectors were built from (a swap that brought none, a migration's, catches up
+        here), any other's with its latest sources."""
+        for slot in self.slots.values():
+            if not self.has_sources(slot.name):
+                continue
+            source = self.sources[slot.name]
+            if slot.state is IndexState.READY:
+                source = replace(source, documents=slot.documents)
+            before = slot.lexical
+            lexical = await lexical_for(before, source)
+            if slot.lexical is before:  # a swap meanwhile brought its own: keep that one
+                slot.lexical = lexical
 
     def note_error(self, slot: IndexSlot, error: str, reason: str = "") -> None:
         """Record a failure (or its end, with ``error=""``) that leaves the state as it is — the old
@@ -233,9 +255,7 @@ class IndexManager:
                 continue
             documents = tuple(loaded)
             self._sources_load_again(name)
-            self.sources[name] = IndexSource(
-                name, source.kind, documents, source.path, source.options, signature
-            )
+            self.sources[name] = replace(source, documents=documents, signature=signature, load_error="")
             if documents != self.slots[name].documents:
                 reread.append(name)
                 event(

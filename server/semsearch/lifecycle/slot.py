@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from semsearch.corpus import Chunk, Document
 from semsearch.embeddings.space import EmbeddingSpace
 from semsearch.index import VectorIndex
+from semsearch.index.lexical import LexicalIndex
 from semsearch.lifecycle.state import IndexState, check_transition
 
 
@@ -55,6 +56,8 @@ class IndexSlot:
     documents: tuple[Document, ...]
     state: IndexState = IndexState.PARKED
     index: VectorIndex | None = None
+    # The words of the same chunks: independent of any embedding space, so it stays while parked.
+    lexical: LexicalIndex | None = None
     space: EmbeddingSpace | None = None
     generation: int = 0
     state_since: float = field(default_factory=time.time)

@@ -162,6 +162,7 @@ class Watcher:
 
     async def _tick(self) -> Outcome:
         self.ticks += 1
+        await self.manager.prepare_lexical()  # words need no provider: ready even while it is down
         space = await self._probe()
         if space is None:
             return Outcome.FAILED  # states stay as they are: the provider may only be blipping

@@ -18,6 +18,8 @@ from semsearch.lifecycle import (
     Progress,
     StateChange,
 )
+from semsearch.query import SearchMode
+from semsearch.ranking import Hit
 from semsearch.searcher import SearchResult
 
 SNIPPET_CHARS = 240
@@ -146,20 +148,52 @@ def _query_space(value: EmbeddingSpace) -> types_pb2.EmbeddingSpace:
     return message if message is not None else _spaces.put(value, space(value))
 
 
+_MODES = {
+    SearchMode.DENSE: search_pb2.SEARCH_MODE_DENSE,
+    SearchMode.LEXICAL: search_pb2.SEARCH_MODE_LEXICAL,
+    SearchMode.HYBRID: search_pb2.SEARCH_MODE_HYBRID,
+}
+_REQUESTED = {message: mode for mode, message in _MODES.items()}
+
+
+def requested_mode(value: search_pb2.SearchMode.ValueType) -> SearchMode:
+    """The request's mode; unset means HYBRID."""
+    return _REQUESTED.get(value, SearchMode.HYBRID)
+
+
+def _signals(message: search_pb2.SearchHit, hit: Hit) -> None:
+    """Which rankings found the hit, at which rank and score, and whether it was pinned."""
+    if hit.dense_score is not None:
+        message.dense_score = hit.dense_score
+    if hit.lexical_score is not None:
+        message.lexical_score = hit.lexical_score
+    message.dense_rank = hit.dense_rank or 0
+    message.lexical_rank = hit.lexical_rank or 0
+    message.pinned = hit.pinned
+
+
 def search_response(result: SearchResult) -> search_pb2.SearchResponse:
     response = search_pb2.SearchResponse(
-        query_space=_query_space(result.query_space),
         unavailable_indexes=[
             search_pb2.UnavailableIndex(
                 index=u.index, state=state(u.state), reason=u.reason, message=u.message
             )
             for u in result.unavailable
         ],
+        mode=_MODES[result.mode],
+        degraded=bool(result.degraded),
+        degraded_indexes=[
+            search_pb2.DegradedIndex(index=d.index, state=state(d.state), reason=d.reason, message=d.message)
+            for d in result.degraded
+        ],
     )
+    if result.query_space is not None:  # None: nothing was embedded (words only)
+        response.query_space.CopyFrom(_query_space(result.query_space))
     response.hits.extend([_hit_template(hit.scored.chunk) for hit in result.hits])  # copies
     for message, hit in zip(response.hits, result.hits, strict=True):
         message.index = hit.index
         message.score = hit.scored.score
+        _signals(message, hit)
     return response
 
 

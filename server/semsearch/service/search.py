@@ -34,10 +34,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 min_score=request.min_score if request.HasField("min_score") else None,
                 metadata_filter=dict(request.filter),
                 all_chunks=request.all_chunks,
+                mode=convert.requested_mode(request.mode),
+                allow_degraded=request.allow_degraded,
             )
             result = await self.searcher.search(query)
             response = convert.search_response(result)
-            outcome = "partial" if result.unavailable else "ok"
+            outcome = "partial" if result.unavailable or result.degraded else "ok"
             return response
         except BaseException as exc:  # cancellations too: the call is counted however it ends
             outcome = outcome_of(exc)

@@ -29,11 +29,18 @@ SEARCHES: list[tuple[dict[str, Any], search_pb2.SearchRequest]] = [
         {"filter": {"tags": "validator"}, "top_k": 100},
         search_pb2.SearchRequest(query=QUERY, filter={"tags": "validator"}, top_k=100),
     ),
+    ({"mode": "lexical"}, search_pb2.SearchRequest(query=QUERY, mode=search_pb2.SEARCH_MODE_LEXICAL)),
+    (
+        {"mode": "dense", "allow_degraded": True},
+        search_pb2.SearchRequest(query=QUERY, mode=search_pb2.SEARCH_MODE_DENSE, allow_degraded=True),
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "raw"), SEARCHES, ids=["defaults", "one-index", "all-chunks", "min-score", "filter"]
+    ("kwargs", "raw"),
+    SEARCHES,
+    ids=["defaults", "one-index", "all-chunks", "min-score", "filter", "lexical", "dense-degraded"],
 )
 async def test_search_sends_what_the_raw_stub_sends(
     service: Service, client: AsyncSemsearchClient, kwargs: dict[str, Any], raw: search_pb2.SearchRequest
@@ -42,7 +49,8 @@ async def test_search_sends_what_the_raw_stub_sends(
     expected = await service.search.Search(raw)
     assert got.hits, "a search that finds nothing cannot tell the arguments apart"
     assert got == expected
-    assert got.query_space.model == "hash-v1"
+    if raw.mode != search_pb2.SEARCH_MODE_LEXICAL:  # words only: nothing embedded, no space
+        assert got.query_space.model == "hash-v1"
 
 
 async def test_the_arguments_change_the_answer(client: AsyncSemsearchClient) -> None:
@@ -50,9 +58,10 @@ async def test_the_arguments_change_the_answer(client: AsyncSemsearchClient) -> 
     everything = await client.search(QUERY, top_k=100, all_chunks=True)
     assert {hit.index for hit in (await client.search(QUERY, indexes="eips")).hits} == {"eips"}
     assert len((await client.search(QUERY, top_k=3)).hits) == 3
+    assert (await client.search(QUERY, mode="lexical")).mode == search_pb2.SEARCH_MODE_LEXICAL
     above = await client.search(QUERY, top_k=100, all_chunks=True, min_score=0.05)
     assert 0 < len(above.hits) < len(everything.hits)
-    assert all(hit.score >= 0.05 for hit in above.hits)
+    assert all(hit.dense_score >= 0.05 for hit in above.hits)  # min_score compares the cosine
     tagged = await client.search(QUERY, top_k=100, filter={"tags": "validator"})
     assert tagged.hits and all("validator" in hit.metadata["tags"].split(",") for hit in tagged.hits)
 

@@ -73,13 +73,20 @@ class AsyncSemsearchClient:
         filter: Mapping[str, str] | None = None,
         all_chunks: bool = False,
         timeout: float | None = None,
+        mode: str | None = None,
+        allow_degraded: bool = False,
     ) -> search_pb2.SearchResponse:
         """Hits best first, the space the query was embedded in, and indexes that could not serve.
 
         ``indexes`` empty searches every index; ``top_k`` 0 means 10; ``min_score`` None keeps
-        every score; ``filter`` keeps hits whose metadata field equals the value.
+        every hit (it compares with the dense score, the cosine); ``filter`` keeps hits whose
+        metadata field equals the value. ``mode`` is "dense", "lexical" or "hybrid" (None: the
+        server's default, hybrid); with ``allow_degraded`` an index that cannot serve dense search
+        answers with lexical results, listed in the response's ``degraded_indexes``.
         """
-        request = requests.search_request(query, indexes, top_k, min_score, filter, all_chunks)
+        request = requests.search_request(
+            query, indexes, top_k, min_score, filter, all_chunks, mode, allow_degraded
+        )
         return await self._unary(self._search.Search, request, timeout)
 
     async def list_indexes(self, timeout: float | None = None) -> list[types_pb2.Index]:

@@ -67,9 +67,13 @@ class SemsearchClient:
         filter: Mapping[str, str] | None = None,
         all_chunks: bool = False,
         timeout: float | None = None,
+        mode: str | None = None,
+        allow_degraded: bool = False,
     ) -> search_pb2.SearchResponse:
         """See ``AsyncSemsearchClient.search``."""
-        request = requests.search_request(query, indexes, top_k, min_score, filter, all_chunks)
+        request = requests.search_request(
+            query, indexes, top_k, min_score, filter, all_chunks, mode, allow_degraded
+        )
         return self._unary(self._search.Search, request, timeout)
 
     def list_indexes(self, timeout: float | None = None) -> list[types_pb2.Index]:

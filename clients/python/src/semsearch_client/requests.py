@@ -19,6 +19,8 @@ def search_request(
     min_score: float | None,
     filter: Mapping[str, str] | None,
     all_chunks: bool,
+    mode: str | None = None,
+    allow_degraded: bool = False,
 ) -> search_pb2.SearchRequest:
     request = search_pb2.SearchRequest(
         query=query,
@@ -26,6 +28,9 @@ def search_request(
         top_k=top_k,
         filter=dict(filter or {}),
         all_chunks=all_chunks,
+        # "dense", "lexical" or "hybrid"; None leaves it to the server (hybrid)
+        mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{(mode or 'unspecified').upper()}"),
+        allow_degraded=allow_degraded,
     )
     if min_score is not None:  # optional field: unset means "keep every score", not 0.0
         request.min_score = min_score
