@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import detection, migration, reindex, search
+from bench import detection, migration, reindex, relevance, search
 from bench.report import Section, write
 
 # In report order; a new benchmark adds its module's ``run`` here.
@@ -16,6 +16,7 @@ BENCHMARKS: list[tuple[str, Callable[[], Awaitable[Section]]]] = [
     ("detection", detection.run),
     ("reindex", reindex.run),
     ("migration", migration.run),
+    ("relevance", relevance.run),
 ]
 
 
