@@ -175,8 +175,9 @@ async def test_a_scrape_reports_searches_states_builds_provider_and_caches(
     assert value(samples, "semsearch_query_cache_entries") == 2
 
     provider = "semsearch_provider_request_duration_seconds_count"
-    # One per query-cache miss, and the probe embedded as a query when the space was first seen.
-    assert value(samples, provider, task="query", outcome="ok") == 3
+    # One per query-cache miss (2), and the probe embedded as a query: twice when the space was first
+    # seen, once in the re-probe closing the first build, once in the tick the Reindex woke.
+    assert value(samples, provider, task="query", outcome="ok") == 2 + 4
     assert value(samples, provider, task="document", outcome="ok") > 0
     assert value(samples, "semsearch_provider_errors_total", task="document", kind="server_error") == 0
     assert value(samples, "semsearch_provider_retries_total", task="query") == 0

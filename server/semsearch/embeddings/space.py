@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from semsearch.embeddings.client import EmbeddingProvider, Embeddings
 from semsearch.embeddings.errors import SpaceMoved
@@ -16,17 +16,19 @@ class EmbeddingSpace:
     model: str
     dimensions: int
     fingerprint: tuple[float, ...] = ()  # the probe text embedded as a document
-    # The probe embedded as a query: what the probe sent with each query must match. Not part of
-    # the identity (the document fingerprint already is); empty when the space was never probed.
-    query_fingerprint: tuple[float, ...] = field(default=(), compare=False)
+    # The probe embedded as a query: what the probe sent with each query must match. Part of the
+    # identity too: a space recorded with another model's query probe must be re-probed and rebuilt,
+    # or it would admit that model's queries. Empty when the space was never probed as a query.
+    query_fingerprint: tuple[float, ...] = ()
 
     def same_as(self, other: EmbeddingSpace | None) -> bool:
-        """Same model, same dimensions and, when both are known, fingerprints with cosine >= 0.999."""
+        """Same model, same dimensions and, where both sides know them, fingerprints (document and
+        query) with cosine >= 0.999."""
         if other is None or self.model != other.model or self.dimensions != other.dimensions:
             return False
-        if not self.fingerprint or not other.fingerprint:
-            return True
-        return same_direction(self.fingerprint, other.fingerprint)
+        return _alike(self.fingerprint, other.fingerprint) and _alike(
+            self.query_fingerprint, other.query_fingerprint
+        )
 
     def matches_echo(self, model: str, dimensions: int) -> bool:
         """Whether a vector echoed as (model, dimensions) may be scored against this space."""
@@ -45,27 +47,46 @@ class EmbeddingSpace:
         return f"{self.model}/{self.dimensions}"
 
 
-async def probe_space(provider: EmbeddingProvider, known: EmbeddingSpace | None = None) -> EmbeddingSpace:
-    """Ask the provider for the probe text's vector and derive the space it is serving.
+def _alike(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return not a or not b or same_direction(a, b)
 
-    The probe is embedded as a document (the identity) and as a query (what queries' probes must
-    match); while the space is still ``known``, its query probe is reused and a probe costs one call,
-    otherwise three (document, query, document again to be sure one model answered them all).
+
+async def probe_space(provider: EmbeddingProvider, known: EmbeddingSpace | None = None) -> EmbeddingSpace:
+    """Ask the provider for the probe text's vectors and derive the space it is serving.
+
+    The probe is embedded as a document (what build batches must match) and as a query (what each
+    query's probe must match). Those are two requests, so a provider that switches models between
+    them could pair one model's document probe with another's query probe. While the space is still
+    ``known`` and both answers agree with it, two requests settle it; otherwise the pair is asked
+    twice (document, query, document, query) and both rounds must agree, or SpaceMoved is raised.
     """
     document = await provider.embed_documents([PROBE_TEXT])
-    space = EmbeddingSpace(document.model, document.dimensions, tuple(float(x) for x in document.vectors[0]))
-    if known is not None and known.query_fingerprint and space.same_as(known):
-        return EmbeddingSpace(space.model, space.dimensions, space.fingerprint, known.query_fingerprint)
-    if not provider.send_input_type:
+    space = EmbeddingSpace(document.model, document.dimensions, _values(document))
+    if not provider.send_input_type:  # queries are embedded exactly like documents
         return EmbeddingSpace(space.model, space.dimensions, space.fingerprint, space.fingerprint)
     query = await provider.embed_query(PROBE_TEXT)
-    # The two probes are two requests: make sure one model answered both, or the query probe
-    # recorded here would refuse every query until the next change.
-    again = await provider.embed_documents([PROBE_TEXT])
-    if (query.model, query.dimensions) != (space.model, space.dimensions) or not same_direction(
-        again.vectors[0], space.fingerprint
-    ):
-        raise SpaceMoved(f"provider changed model while being probed (first answered as {space.describe()})")
-    return EmbeddingSpace(
-        space.model, space.dimensions, space.fingerprint, tuple(float(x) for x in query.vectors[0])
+    if known is not None and known.query_fingerprint and space.same_as(known):
+        paired = EmbeddingSpace(space.model, space.dimensions, space.fingerprint, _values(query))
+        if _echoes(query, space) and paired.same_as(known):
+            return known  # unchanged: the same object, so nothing keyed on it is dropped
+    # New, or the query probe no longer matches what was recorded: a second round must confirm it.
+    document_again = await provider.embed_documents([PROBE_TEXT])
+    query_again = await provider.embed_query(PROBE_TEXT)
+    confirmed = (
+        _echoes(query, space)
+        and _echoes(document_again, space)
+        and _echoes(query_again, space)
+        and same_direction(document_again.vectors[0], space.fingerprint)
+        and same_direction(query_again.vectors[0], query.vectors[0])
     )
+    if not confirmed:
+        raise SpaceMoved(f"provider changed model while being probed (first answered as {space.describe()})")
+    return EmbeddingSpace(space.model, space.dimensions, space.fingerprint, _values(query))
+
+
+def _values(embedded: Embeddings) -> tuple[float, ...]:
+    return tuple(float(x) for x in embedded.vectors[0])
+
+
+def _echoes(embedded: Embeddings, space: EmbeddingSpace) -> bool:
+    return space.matches_echo(embedded.model, embedded.dimensions)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import random
@@ -188,6 +189,8 @@ class Watcher:
         if not space.same_as(built):
             same_name = (space.model, space.dimensions) == (built.model, built.dimensions)
             detail = " (same name, different fingerprint)" if same_name else ""
+            if same_name and space.same_as(dataclasses.replace(built, query_fingerprint=())):
+                detail = " (same name, different query fingerprint)"
             return f"embedding space changed: {built.describe()} -> {space.describe()}{detail}"
         return "index not ready"
 

@@ -134,11 +134,11 @@ async def test_first_tick_builds_every_index_and_records_the_space(harness: Harn
         assert harness.manager.status(name).generation == 1
 
 
-async def test_no_change_costs_one_probe_and_changes_nothing(harness: Harness) -> None:
+async def test_no_change_costs_one_probe_of_each_kind_and_changes_nothing(harness: Harness) -> None:
     h = await built(harness)
     before = h.faults.count
     assert await h.watcher.tick() is Outcome.SETTLED
-    assert h.faults.count == before + 1
+    assert h.faults.count == before + 2  # the probe as a document and as a query, both as known
     assert h.events == []
 
 
