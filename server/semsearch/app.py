@@ -167,7 +167,12 @@ async def running(
         stack.push_async_callback(watcher.stop)
         stack.push_async_callback(Migrator(manager, config.embeddings.regime).stop)  # before the watcher
         server = await start_server(
-            manager, config.server.listen, metrics, config.search, config.server.max_watch_streams
+            manager,
+            config.server.listen,
+            metrics,
+            config.search,
+            config.server.max_watch_streams,
+            config.credentials,
         )
         stack.push_async_callback(server.stop, config.server.grace_seconds)
         endpoint = None

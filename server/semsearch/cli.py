@@ -8,6 +8,7 @@ Exit codes:
   3    no server reachable at ``--target`` (or no answer within ``--timeout``)
   4    ``reindex --wait``: a rebuild failed
   5    ``reindex --wait``: ``--wait-timeout`` elapsed first
+  6    the server refused the bearer token: none sent (UNAUTHENTICATED) or a wrong one (PERMISSION_DENIED)
   130  interrupted (Ctrl-C)
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         "(comma-separated, e.g. hash-v1,hash-v2); replaces --model",
     )
     proxy.add_argument("--log-format", choices=["text", "json"], default="text")
+    proxy.add_argument(
+        "--admin-token-env",
+        metavar="NAME",
+        help="environment variable holding a token that the model switch (/admin/model) then requires",
+    )
 
     commands.add_commands(sub)
     return parser
@@ -77,18 +84,35 @@ def _serve(args: argparse.Namespace) -> int:
 
     def banner(running: app.RunningApp) -> None:
         target = running.server.address
-        url = f"http://{target}"
+        # With TLS every example trusts the server's own certificate (right for a self-signed one).
+        cert = config.security.tls_cert if config.credentials.tls is not None else ""
+        url = f"https://{target}" if cert else f"http://{target}"
+        flags = f"--target {target} --tls-ca {cert}" if cert else f"--target {target}"
+        grpcurl = f"-cacert {cert}" if cert else "-plaintext"
+        buf = f"--cacert {cert}" if cert else "--http2-prior-knowledge"
+        token = config.credentials.token is not None
+        # Reflection never needs the token; Search needs it only when reads do.
+        reads = config.security.require_token_for_reads
+        header = ' -H "authorization: Bearer $SEMSEARCH_TOKEN"' if reads else ""
         print(
             f"\nsemsearch is serving on {target} "
             f"(embeddings: {running.provider_url}, model {config.embeddings.model})\n"
-            "Indexes build in the background; try:\n"
-            f"  semsearch indexes --target {target}\n"
-            f"  semsearch search 'how do I find out why an index stays parked' --target {target}\n"
-            f"  grpcurl -plaintext {target} list\n"
-            f'  grpcurl -plaintext -d \'{{"query": "how do I swap the embedding model safely"}}\' '
+            + (f"TLS on, certificate {cert}\n" if cert else "")
+            + (
+                f"A bearer token (${config.security.token_env}) is required for "
+                f"{'every call' if reads else 'Admin mutations'}; "
+                f"the commands read it from $SEMSEARCH_TOKEN\n"
+                if token
+                else ""
+            )
+            + "Indexes build in the background; try:\n"
+            f"  semsearch indexes {flags}\n"
+            f"  semsearch search 'how do I find out why an index stays parked' {flags}\n"
+            f"  grpcurl {grpcurl} {target} list\n"
+            f'  grpcurl {grpcurl}{header} -d \'{{"query": "how do I swap the embedding model safely"}}\' '
             f"{target} semsearch.v1.SearchService/Search\n"
-            f"  buf curl --protocol grpc --http2-prior-knowledge --list-methods {url}\n"
-            f'  buf curl --protocol grpc --http2-prior-knowledge -d \'{{"query": "what does PARKED mean"}}\' '
+            f"  buf curl --protocol grpc {buf} --list-methods {url}\n"
+            f'  buf curl --protocol grpc {buf}{header} -d \'{{"query": "what does PARKED mean"}}\' '
             f"{url}/semsearch.v1.SearchService/Search\n",
             flush=True,
         )
@@ -106,13 +130,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _proxy(args: argparse.Namespace) -> int:
     from semsearch import logs
+    from semsearch.credentials import Secret
     from semsearch.proxy.models import UnknownModelError
     from semsearch.proxy.server import serve
 
     logs.configure("info", args.log_format)
+    admin_token = None
+    if args.admin_token_env is not None:
+        value = os.environ.get(args.admin_token_env, "")
+        if not value.strip():
+            print(
+                f"semsearch proxy: --admin-token-env: the environment variable {args.admin_token_env} "
+                "is unset or empty",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        admin_token = Secret(value.strip().encode())
     try:
         models = [name.strip() for name in (args.models or "").split(",") if name.strip()]
-        serve(host=args.host, port=args.port, model=args.model, models=models)
+        serve(host=args.host, port=args.port, model=args.model, models=models, admin_token=admin_token)
     except UnknownModelError as exc:
         print(f"semsearch proxy: {exc}", file=sys.stderr)
         return EXIT_USAGE

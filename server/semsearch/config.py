@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.corpus import KINDS
+from semsearch.credentials import (
+    NO_CREDENTIALS,
+    Credentials,
+    SecurityConfig,
+    SecurityConfigError,
+    load_credentials,
+    resolve_paths,
+)
 
 
 class ConfigError(ValueError):
@@ -90,7 +98,10 @@ class Config:
     cache: CacheConfig = field(default_factory=CacheConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     indexes: tuple[IndexConfig, ...] = ()
+    # Read from [security] at parse time (token from the environment, TLS files); secrets redacted.
+    credentials: Credentials = NO_CREDENTIALS
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -100,6 +111,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "cache": CacheConfig,
     "metrics": MetricsConfig,
     "search": SearchConfig,
+    "security": SecurityConfig,
 }
 _INDEX_KEYS = {"name", "kind", "path", "options", "pin_identifiers"}
 REGIMES = ("provider-chosen", "client-chosen")
@@ -197,7 +209,12 @@ def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | No
         # Expand `~` in the stored value too, or the cache opens a folder literally named "~".
         path = Path(cache.path).expanduser()
         sections["cache"] = dataclasses.replace(cache, path=str(path if path.is_absolute() else base / path))
-    config = Config(indexes=indexes, **sections)
+    sections["security"] = resolve_paths(sections["security"], base)
+    try:
+        credentials = load_credentials(sections["security"], env)
+    except SecurityConfigError as exc:
+        raise ConfigError(f"[security].{exc}") from None
+    config = Config(indexes=indexes, credentials=credentials, **sections)
     _validate(config)
     return config
 

@@ -45,7 +45,12 @@ const ADMIN_TIMEOUT_MS = 10_000;
  */
 export function createClient(target, options = {}) {
   const { SearchService, AdminService } = loadServices(options.protoDir);
-  const credentials = options.credentials ?? grpc.credentials.createInsecure();
+  const credentials =
+    options.credentials ??
+    (options.rootCertificates
+      ? grpc.credentials.createSsl(options.rootCertificates)
+      : grpc.credentials.createInsecure());
+  const token = tokenMetadata(options.token);
   const searchStub = new SearchService(target, credentials, channelOptions(options));
   const channel = /** @type {grpc.Channel} */ (searchStub.getChannel());
   const adminStub = new AdminService(target, credentials, { channelOverride: channel });
@@ -67,6 +72,7 @@ export function createClient(target, options = {}) {
       const cancel = () => call?.cancel();
       call = /** @type {any} */ (stub)[method](
         request,
+        token.clone(),
         { deadline },
         (/** @type {grpc.ServiceError | null} */ error, /** @type {Wire} */ response) => {
           signal?.removeEventListener("abort", cancel);
@@ -88,7 +94,9 @@ export function createClient(target, options = {}) {
   /** @param {WatchOptions} [watchOptions] */
   function watch(watchOptions = {}) {
     const open = (/** @type {{ indexes: string[] }} */ request) =>
-      /** @type {grpc.ClientReadableStream<Wire>} */ (/** @type {any} */ (adminStub).WatchIndexes(request));
+      /** @type {grpc.ClientReadableStream<Wire>} */ (
+        /** @type {any} */ (adminStub).WatchIndexes(request, token.clone())
+      );
     return watchIndexes(open, watchOptions, closed.signal);
   }
 
@@ -144,4 +152,21 @@ export function createClient(target, options = {}) {
       channel.close();
     },
   };
+}
+
+/**
+ * The metadata every call carries: `authorization: Bearer <token>` when the client has a token.
+ * @param {string | undefined} token
+ */
+function tokenMetadata(token) {
+  const metadata = new grpc.Metadata();
+  if (token !== undefined) {
+    const trimmed = token.trim();
+    // Checked here: gRPC would refuse such a header on every call, far from the cause.
+    if (!/^[\x21-\x7e]+$/.test(trimmed)) {
+      throw new TypeError("token must be a non-empty string of visible ASCII characters");
+    }
+    metadata.set("authorization", `Bearer ${trimmed}`);
+  }
+  return metadata;
 }

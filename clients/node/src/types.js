@@ -135,7 +135,11 @@
 
 /**
  * @typedef {object} ClientOptions
- * @property {import("@grpc/grpc-js").ChannelCredentials} [credentials] default: plaintext
+ * @property {import("@grpc/grpc-js").ChannelCredentials} [credentials] default: plaintext, or TLS with
+ *   `rootCertificates`
+ * @property {Buffer} [rootCertificates] PEM certificates to trust: connect with TLS (ignored with `credentials`)
+ * @property {string} [token] bearer token sent as `authorization: Bearer <token>` with every call, watches
+ *   included (a server with a token needs it for Reindex and migrations, and for every call if it says so)
  * @property {RetryOptions | false} [retry] transparent retries of unary calls on UNAVAILABLE; false turns them off
  * @property {number} [keepaliveMs] ping a connection with calls open this often (default 360,000; a gRPC
  *   server refuses pings less than 5 minutes apart unless configured otherwise)

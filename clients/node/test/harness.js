@@ -6,9 +6,9 @@
  * SEMSEARCH_BIN names the `semsearch` executable (default: the repository's .venv/bin/semsearch).
  */
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -29,6 +29,7 @@ export const FIXTURE_INDEXES = [
 ];
 
 const START_TIMEOUT_MS = 30_000;
+const SERVER_TOKEN_ENV = "NODE_TEST_SERVER_TOKEN"; // not SEMSEARCH_*: those are filtered out of the children's env
 const STOP_GRACE_MS = 10_000;
 const LOG_TAIL_LINES = 200;
 
@@ -56,6 +57,7 @@ for (const signal of /** @type {const} */ (["SIGTERM", "SIGHUP"])) {
  * @typedef {object} Stack
  * @property {import("../src/index.js").SemsearchClient} client a client of the server, every index READY
  * @property {string} address the server's host:port
+ * @property {Buffer | null} certificate the server's self-signed certificate (PEM) when it serves TLS
  * @property {string} proxyUrl the provider's base URL (http://127.0.0.1:PORT/v1)
  * @property {(model: string) => Promise<{ model: string }>} switchModel make the provider serve `model`
  * @property {() => Promise<void>} restartServer stop the server and start it again on the same address
@@ -66,10 +68,12 @@ for (const signal of /** @type {const} */ (["SIGTERM", "SIGHUP"])) {
 /**
  * Start the provider (serving `model`) and a server over the fixture corpora; resolves once every
  * index is READY. Whatever fails on the way, everything started so far is stopped again.
- * @param {{ model?: string }} [options]
+ * With `tls` the server serves TLS with a certificate made for the test; with `token` it requires
+ * that bearer token (for every call with `tokenForReads`); the stack's client has both.
+ * @param {{ model?: string, tls?: boolean, token?: string, tokenForReads?: boolean }} [options]
  * @returns {Promise<Stack>}
  */
-export async function startStack({ model = "hash-v1" } = {}) {
+export async function startStack({ model = "hash-v1", tls = false, token, tokenForReads = false } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), "semsearch-node-"));
   folders.add(dir);
   /** @type {ReturnType<typeof startChild>[]} */
@@ -95,10 +99,18 @@ export async function startStack({ model = "hash-v1" } = {}) {
     const proxyUrl = /** @type {string} */ (ready.url);
 
     const config = path.join(dir, "semsearch.toml");
-    await writeFile(config, configToml(proxyUrl, model));
+    const files = tls ? selfSigned(dir) : null;
+    const security = [
+      files ? `tls_cert = ${JSON.stringify(files.cert)}\ntls_key = ${JSON.stringify(files.key)}\n` : "",
+      token ? `token_env = "${SERVER_TOKEN_ENV}"\nrequire_token_for_reads = ${tokenForReads}\n` : "",
+    ].join("");
+    await writeFile(config, configToml(proxyUrl, model) + (security ? `\n[security]\n${security}` : ""));
+    const certificate = files ? await readFile(files.cert) : null;
+    /** @type {Record<string, string>} */
+    const serverEnv = token ? { [SERVER_TOKEN_ENV]: token } : {};
     /** @param {string} listen */
     const startServer = async (listen) => {
-      const server = startChild("serve", ["serve", "--config", config, "--listen", listen]);
+      const server = startChild("serve", ["serve", "--config", config, "--listen", listen], serverEnv);
       children.push(server);
       const address = await server.waitForLine((line) => line.match(/serving on (127\.0\.0\.1:\d+)/)?.[1] ?? null);
       return { server, address };
@@ -107,12 +119,13 @@ export async function startStack({ model = "hash-v1" } = {}) {
     const address = started.address;
     let server = started.server;
 
-    client = createClient(address);
+    client = createClient(address, { token, rootCertificates: certificate ?? undefined });
     await client.waitUntilReady({ signal: AbortSignal.timeout(START_TIMEOUT_MS) });
     const adminUrl = proxyUrl.replace(/\/v1$/, "/admin/model");
     return {
       client,
       address,
+      certificate,
       proxyUrl,
       logs,
       stop,
@@ -171,13 +184,27 @@ function configToml(url, model) {
 }
 
 /**
+ * A self-signed certificate for localhost and 127.0.0.1 in `dir`, made by the repository's test support
+ * (Python's `cryptography`, installed in the venv beside SEMSEARCH_BIN).
+ * @param {string} dir
+ * @returns {{ cert: string, key: string }}
+ */
+function selfSigned(dir) {
+  const python = path.join(path.dirname(SEMSEARCH_BIN), "python");
+  const made = execFileSync(python, ["-m", "tests.support.tls", path.join(dir, "tls")], { cwd: REPO });
+  return JSON.parse(made.toString());
+}
+
+/**
  * Spawn `semsearch <args>`; its stdout is read line by line (and drained), its stderr kept as a tail.
  * @param {string} label
  * @param {string[]} args
+ * @param {Record<string, string>} [extraEnv]
  */
-function startChild(label, args) {
+function startChild(label, args, extraEnv = {}) {
   // SEMSEARCH_<SECTION>_<KEY> variables would override the config written for the test.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("SEMSEARCH_")));
+  const inherited = Object.entries(process.env).filter(([key]) => !key.startsWith("SEMSEARCH_"));
+  const env = { ...Object.fromEntries(inherited), ...extraEnv };
   const child = spawn(SEMSEARCH_BIN, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   /** @type {Error | null} */

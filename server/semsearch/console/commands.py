@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 
 from semsearch.console import reindex, search, status, watch
@@ -18,4 +19,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    # Before gRPC loads: its core would print its own TLS diagnostics on stderr, where every failure
+    # already gets one line of ours. GRPC_VERBOSITY set by the user still wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     return COMMANDS[args.command](args)

@@ -6,7 +6,13 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from semsearch.console.exits import EXIT_REFUSED, EXIT_UNREACHABLE
+from semsearch.console.exits import EXIT_AUTH, EXIT_REFUSED, EXIT_UNREACHABLE
+
+# What to do about a refused token, by ErrorInfo reason.
+_TOKEN_HINTS = {
+    "TOKEN_REQUIRED": "set SEMSEARCH_TOKEN, or name the variable holding it with --token-env",
+    "TOKEN_INVALID": "the token sent is not the server's: check SEMSEARCH_TOKEN or the --token-env variable",
+}
 
 
 class CommandError(Exception):
@@ -19,6 +25,8 @@ class CommandError(Exception):
 
 
 def unreachable(target: str, cause: str) -> CommandError:
+    if "TLS" in cause:  # something answered: the cause already says what to change
+        return CommandError(EXIT_UNREACHABLE, f"cannot reach a server at {target}: {cause}")
     return CommandError(
         EXIT_UNREACHABLE,
         f"cannot reach a server at {target}: {cause} "
@@ -68,12 +76,16 @@ def transport_cause(exc: grpc.aio.AioRpcError, timeout: float) -> str:
         return f"no answer within {timeout:g}s"
     details = exc.details() or ""
     lowered = details.lower()
+    if "handshake" in lowered:
+        if "certificate_verify_failed" in lowered:
+            return "TLS handshake failed: the server's certificate is not trusted (check --tls-ca)"
+        return "TLS handshake failed (is the server serving TLS? drop --tls-ca and --tls if not)"
     for needle, cause in (
         ("connection refused", "connection refused"),
         ("domain name not found", "unknown host"),
         ("resolving", "cannot resolve the address"),
         ("timed out", "connection timed out"),
-        ("socket closed", "the connection was closed"),
+        ("socket closed", "the connection was closed; if the server serves TLS, use --tls-ca or --tls"),
     ):
         if needle in lowered:
             return cause
@@ -85,6 +97,9 @@ def from_rpc_error(exc: grpc.aio.AioRpcError, target: str, timeout: float) -> Co
         return unreachable(target, transport_cause(exc, timeout))
     reason, retry, fields = error_info(exc)
     line = f"{exc.code().name}{f' [{reason}]' if reason else ''}: {exc.details()}"
+    if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        hint = _TOKEN_HINTS.get(reason)
+        return CommandError(EXIT_AUTH, f"{line} ({hint})" if hint else line)
     if fields:
         line += f" (field {', '.join(fields)})"
     if retry is not None:

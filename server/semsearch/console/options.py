@@ -1,4 +1,4 @@
-"""Flags every client command shares: where the server is and how long to wait for it."""
+"""Flags every client command shares: where the server is, how to reach it safely, how long to wait."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from semsearch.console.exits import EPILOG
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "SEMSEARCH_TARGET"
 DEFAULT_TIMEOUT = 30.0
+TOKEN_ENV = "SEMSEARCH_TOKEN"  # read when set, unless --token-env names another variable
+TLS_CA_ENV = "SEMSEARCH_TLS_CA"
 
 
 def client_parser(
@@ -40,6 +42,19 @@ def client_parser(
         metavar="SECONDS",
         help=f"deadline of each call; streams must start within it (default {DEFAULT_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--token-env",
+        metavar="NAME",
+        help=f"environment variable holding the server's bearer token (default: ${TOKEN_ENV}, sent when set)",
+    )
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument(
+        "--tls-ca",
+        default=os.environ.get(TLS_CA_ENV) or None,
+        metavar="PATH",
+        help=f"connect with TLS, trusting the PEM certificates in PATH (default: ${TLS_CA_ENV})",
+    )
+    tls.add_argument("--tls", action="store_true", help="connect with TLS, trusting the system's roots")
     return parser
 
 

@@ -32,7 +32,9 @@ Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 
 
 async def _run(command: Command, args: argparse.Namespace, out: Output) -> int:
-    async with grpc.aio.insecure_channel(args.target) as channel:
+    from semsearch.console.channel import open_channel
+
+    async with open_channel(args) as channel:
         session = Session(
             args.target,
             args.timeout,

@@ -1,4 +1,5 @@
-"""The proxy's HTTP face: an OpenAI-compatible ``/v1/embeddings`` and a loopback-only model switch.
+"""The proxy's HTTP face: an OpenAI-compatible ``/v1/embeddings`` and a loopback-only model switch
+(which also needs ``Authorization: Bearer <token>`` when the proxy was given an admin token).
 
 By default the provider chooses the model: a request's ``model`` field is accepted but ignored, and
 the response names the model that really answered, which is what lets the main service notice a
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -25,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from semsearch.credentials import Secret
 from semsearch.logs import event
 from semsearch.proxy.catalog import ModelCatalog, ModelNotServed
 from semsearch.proxy.models import AliasedModel, EmbeddingModel, InputType, UnknownModelError, load_model
@@ -153,9 +157,13 @@ class _Proxy:
     With a ``catalog`` every request names its model, and a switch replaces the one behind a name.
     """
 
-    def __init__(self, model: EmbeddingModel, catalog: ModelCatalog | None = None) -> None:
+    def __init__(
+        self, model: EmbeddingModel, catalog: ModelCatalog | None = None, admin_token: Secret | None = None
+    ) -> None:
         self.model = model
         self.catalog = catalog
+        # Only a digest is kept; comparing digests takes the same time whatever is presented.
+        self._admin_digest = hashlib.sha256(admin_token.reveal()).digest() if admin_token else None
         self.since = int(time.time())
         self.requests = 0  # embeddings requests answered, so tests and operators can count calls
         self.inputs = 0
@@ -214,6 +222,10 @@ class _Proxy:
         if not is_loopback(host):
             event(log, "proxy_admin_refused", level=logging.WARNING, client=host, method=request.method)
             return error_response(403, "the admin API only answers loopback clients", kind="permission_error")
+        refused = self._check_admin_token(request)
+        if refused is not None:
+            event(log, "proxy_admin_refused", level=logging.WARNING, client=host, method=request.method)
+            return refused
         if request.method == "GET":
             if self.catalog is not None:
                 return JSONResponse({"models": [self._describe(m) for m in self.catalog.served()]})
@@ -256,6 +268,23 @@ class _Proxy:
         )
         return JSONResponse({**self._describe(loaded), "previous": previous.name if previous else None})
 
+    def _check_admin_token(self, request: Request) -> Response | None:
+        """None when no admin token is set or the request carries it; else a 401 or 403 (never echoing it)."""
+        if self._admin_digest is None:
+            return None
+        scheme, _, presented = request.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            return error_response(
+                401,
+                "the admin API needs 'Authorization: Bearer <token>'",
+                kind="authentication_error",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        digest = hashlib.sha256(presented.strip().encode("utf-8", errors="surrogateescape")).digest()
+        if not hmac.compare_digest(digest, self._admin_digest):
+            return error_response(403, "the admin token is not valid", kind="permission_error")
+        return None
+
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     # 404s and 405s in the same error shape as everything else, for clients that parse it.
@@ -263,17 +292,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.detail, headers=exc.headers)
 
 
-def create_app(initial_model: str, models: Sequence[str] = ()) -> Starlette:
+def create_app(
+    initial_model: str, models: Sequence[str] = (), admin_token: Secret | None = None
+) -> Starlette:
     """The proxy app, serving ``initial_model`` (loaded now; raises ``UnknownModelError``).
 
     With ``models``, every one of them is loaded and served side by side instead, each request
-    choosing one by its ``model`` field.
+    choosing one by its ``model`` field. With ``admin_token``, ``/admin/model`` also needs it.
     """
     if models:
         catalog = ModelCatalog([load_model(name) for name in dict.fromkeys(models)])
-        proxy = _Proxy(catalog.served()[0], catalog)
+        proxy = _Proxy(catalog.served()[0], catalog, admin_token)
     else:
-        proxy = _Proxy(load_model(initial_model))
+        proxy = _Proxy(load_model(initial_model), admin_token=admin_token)
     routes = [
         Route("/v1/embeddings", proxy.embeddings, methods=["POST"]),
         Route("/v1/models", proxy.models, methods=["GET"]),

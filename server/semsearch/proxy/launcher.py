@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from semsearch.logs import event
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 10.0
+ADMIN_TOKEN_ENV = "SEMSEARCH_PROXY_ADMIN_TOKEN"  # how a launched proxy receives its admin token
 SWITCH_TIMEOUT_SECONDS = 120.0  # loading a real model can take a while
 
 
@@ -31,13 +33,19 @@ class ProxyProcess:
     """A running proxy child: ``url`` is its OpenAI base URL (``http://host:port/v1``)."""
 
     def __init__(
-        self, process: asyncio.subprocess.Process, url: str, model: str, models: Sequence[str] = ()
+        self,
+        process: asyncio.subprocess.Process,
+        url: str,
+        model: str,
+        models: Sequence[str] = (),
+        admin_token: str | None = None,
     ) -> None:
         self.process = process
         self.url = url
         self.model = model  # the model it serves, as far as this handle has switched it
         self.models = list(models)  # the models it serves side by side; empty: one, switchable
         self.admin_url = url.removesuffix("/v1") + "/admin/model"
+        self._admin_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         # The child writes nothing after its ready line, but keep reading until EOF anyway: an unread
         # pipe that fills up would block the child on its next write.
         self._drain = asyncio.create_task(self._discard_output())
@@ -57,7 +65,7 @@ class ProxyProcess:
         """
         body = {"model": name} if serve_as is None else {"model": name, "serve_as": serve_as}
         async with httpx.AsyncClient(timeout=SWITCH_TIMEOUT_SECONDS) as client:
-            response = await client.post(self.admin_url, json=body)
+            response = await client.post(self.admin_url, json=body, headers=self._admin_headers)
         if response.status_code != 200:
             raise ProxyError(
                 f"proxy refused to switch to {name!r}: HTTP {response.status_code} {response.text}"
@@ -130,17 +138,24 @@ async def start_proxy(
     port: int = 0,
     startup_timeout: float = 60,
     models: Sequence[str] = (),
+    admin_token: str | None = None,
 ) -> AsyncIterator[ProxyProcess]:
     """Run ``semsearch proxy`` serving ``model`` for the duration of the ``async with`` block.
 
     With ``models`` it serves all of them side by side instead, chosen by each request's ``model``.
+    With ``admin_token`` its model switch needs that token (the handle's ``switch_model`` sends it).
     """
     chosen = ["--models", ",".join(models)] if models else ["--model", model]
     command = [sys.executable, "-m", "semsearch", "proxy", "--host", host, "--port", str(port), *chosen]
+    env = None
+    if admin_token:
+        # Through the environment, never the command line: any local user can read a process's argv.
+        command += ["--admin-token-env", ADMIN_TOKEN_ENV]
+        env = {**os.environ, ADMIN_TOKEN_ENV: admin_token}
     model = models[0] if models else model
     # stderr is inherited, so the child's logs land wherever ours go.
     process = await asyncio.create_subprocess_exec(
-        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE
+        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, env=env
     )
     try:
         async with asyncio.timeout(startup_timeout):
@@ -154,7 +169,9 @@ async def start_proxy(
         if isinstance(exc, EOFError):
             raise ProxyError(f"proxy ({model}) exited before it was ready (exit code {code})") from None
         raise
-    proxy = ProxyProcess(process, ready["url"], ready.get("model", model), ready.get("models", ()))
+    proxy = ProxyProcess(
+        process, ready["url"], ready.get("model", model), ready.get("models", ()), admin_token
+    )
     event(log, "proxy_started", pid=proxy.pid, url=proxy.url, model=proxy.model)
     try:
         yield proxy

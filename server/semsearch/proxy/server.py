@@ -19,6 +19,7 @@ from types import FrameType
 
 import uvicorn
 
+from semsearch.credentials import Secret
 from semsearch.logs import event
 from semsearch.proxy.app import create_app
 
@@ -89,13 +90,18 @@ def _exit_quietly_on_signals() -> Iterator[None]:
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 8089, model: str = "e5-small", models: Sequence[str] = ()
+    host: str = "127.0.0.1",
+    port: int = 8089,
+    model: str = "e5-small",
+    models: Sequence[str] = (),
+    admin_token: Secret | None = None,
 ) -> None:
     """Serve ``model`` (or every one of ``models``, side by side) on ``host:port`` until SIGTERM/SIGINT.
 
     Blocking. Loads the models before listening, then prints the one ``proxy_ready`` line to stdout.
+    With ``admin_token``, the model switch also needs ``Authorization: Bearer <token>``.
     """
-    app = create_app(model, models)  # raises UnknownModelError before anything is bound
+    app = create_app(model, models, admin_token)  # raises UnknownModelError before anything is bound
     served = app.state.proxy.model
     sock = bind(host, port)
     url = base_url(sock)
@@ -106,7 +112,14 @@ def serve(
             ready["models"] = [m.name for m in app.state.proxy.catalog.served()]
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
-        event(log, "proxy_listening", url=url, model=served.name, dimensions=served.dimensions)
+        event(
+            log,
+            "proxy_listening",
+            url=url,
+            model=served.name,
+            dimensions=served.dimensions,
+            admin_token=admin_token is not None,
+        )
 
     # log_config=None: our logging configuration (semsearch.logs) formats uvicorn's records too.
     config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="off")

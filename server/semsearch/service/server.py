@@ -11,11 +11,13 @@ from grpc_reflection.v1alpha import reflection
 
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
 from semsearch.config import SearchConfig, ServerConfig
+from semsearch.credentials import NO_CREDENTIALS, Credentials, exposure_warning
 from semsearch.lifecycle import IndexManager
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.searcher import Searcher
 from semsearch.service.admin import AdminServicer
+from semsearch.service.auth import TokenGate
 from semsearch.service.draining import DrainGate
 from semsearch.service.health import HealthReporter
 from semsearch.service.search import SearchServicer
@@ -56,11 +58,19 @@ async def start_server(
     metrics: Metrics = NO_METRICS,
     search: SearchConfig | None = None,
     max_watch_streams: int = ServerConfig.max_watch_streams,
+    credentials: Credentials = NO_CREDENTIALS,
 ) -> RunningServer:
-    """Bind ``listen`` (port 0 picks a free one), register every service, start serving."""
+    """Bind ``listen`` (port 0 picks a free one), register every service, start serving.
+
+    ``credentials`` add TLS on the port and a bearer token check in front of the servicers.
+    """
     gate = DrainGate()
+    interceptors: list[grpc.aio.ServerInterceptor] = [gate]
+    if credentials.token is not None:
+        # Outermost: a caller without the token learns nothing, not even that the server is draining.
+        interceptors.insert(0, TokenGate(credentials.token, credentials.require_token_for_reads))
     server = grpc.aio.server(
-        interceptors=[gate],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -75,7 +85,7 @@ async def start_server(
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     try:
-        port = server.add_insecure_port(listen)
+        port = _bind(server, listen, credentials)
     except RuntimeError as exc:  # grpc reports a taken or invalid address this way
         raise OSError(f"could not listen on {listen}: {exc}") from None
     if port == 0:
@@ -84,5 +94,25 @@ async def start_server(
     await health.start()
     host = listen.rpartition(":")[0]
     address = f"{host}:{port}"
-    event(log, "grpc_server_started", address=address, services=",".join(SERVICE_NAMES))
+    reads = credentials.require_token_for_reads
+    auth = "off" if credentials.token is None else "all" if reads else "mutations"
+    event(
+        log,
+        "grpc_server_started",
+        address=address,
+        services=",".join(SERVICE_NAMES),
+        tls=credentials.tls is not None,
+        token_required_for=auth,
+    )
+    warning = exposure_warning(listen, credentials)
+    if warning is not None:
+        event(log, "grpc_server_exposed", level=logging.WARNING, address=address, warning=warning)
     return RunningServer(server, manager, health, port, address, gate)
+
+
+def _bind(server: grpc.aio.Server, listen: str, credentials: Credentials) -> int:
+    if credentials.tls is None:
+        return server.add_insecure_port(listen)
+    tls = credentials.tls
+    pair = (tls.private_key.reveal(), tls.certificate_chain)
+    return server.add_secure_port(listen, grpc.ssl_server_credentials([pair]))

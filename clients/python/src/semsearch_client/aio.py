@@ -11,7 +11,7 @@ import grpc
 from semsearch_client import requests
 from semsearch_client._api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc, types_pb2
 from semsearch_client.backoff import Backoff
-from semsearch_client.channel import DEFAULT_TIMEOUT, channel_options
+from semsearch_client.channel import DEFAULT_TIMEOUT, channel_options, tls_credentials, token_metadata
 from semsearch_client.errors import error_from_call
 from semsearch_client.retry import RefusalRetry
 from semsearch_client.watch import OnRetry, WatchStream
@@ -29,6 +29,11 @@ class AsyncSemsearchClient:
     ``retry`` opts in to waiting out refusals that carry RetryInfo (see ``RefusalRetry``); it
     applies to the read-only calls, never to ``reindex``. ``options`` are extra channel options,
     replacing the defaults of the same key (see ``semsearch_client.channel``).
+
+    ``token`` is sent as ``authorization: Bearer <token>`` with every call, watches included (a
+    server with a token needs it for Reindex and migrations, and for every call if it says so).
+    ``root_certificates`` (PEM bytes) opens a TLS channel trusting them; ``secure=True`` one
+    trusting the system's roots. Both apply to a ``target`` only: a caller's channel has its own.
     """
 
     def __init__(
@@ -39,11 +44,24 @@ class AsyncSemsearchClient:
         timeout: float | None = DEFAULT_TIMEOUT,
         retry: RefusalRetry | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        token: str | None = None,
+        root_certificates: bytes | None = None,
+        secure: bool = False,
     ) -> None:
         if (target is None) == (channel is None):
             raise ValueError("give either a target or a channel")
+        tls = tls_credentials(root_certificates, secure)
+        if channel is not None and tls is not None:
+            raise ValueError("TLS belongs to the channel: give root_certificates/secure with a target only")
+        self._metadata = token_metadata(token)
         self._owns_channel = channel is None
-        self.channel = channel or grpc.aio.insecure_channel(str(target), options=channel_options(options))
+        if channel is None:
+            merged = channel_options(options)
+            if tls is None:
+                channel = grpc.aio.insecure_channel(str(target), merged)
+            else:
+                channel = grpc.aio.secure_channel(str(target), tls, merged)
+        self.channel = channel
         self.timeout = timeout
         self.retry = retry
         self._closed = False
@@ -127,7 +145,9 @@ class AsyncSemsearchClient:
         """
         request = requests.watch_request(indexes)
         closing = self._is_closed
-        return WatchStream(self._admin, request, backoff or Backoff(), max_attempts, closing, on_retry)
+        return WatchStream(
+            self._admin, request, backoff or Backoff(), max_attempts, closing, on_retry, self._metadata
+        )
 
     def _is_closed(self) -> bool:
         return self._closed
@@ -144,7 +164,7 @@ class AsyncSemsearchClient:
 
         async def attempt() -> Resp:
             try:
-                return await method(request, timeout=deadline)
+                return await method(request, timeout=deadline, metadata=self._metadata)
             except grpc.aio.AioRpcError as exc:
                 raise error_from_call(exc) from exc
 

@@ -1,10 +1,13 @@
-"""Channel defaults: keepalive, transparent retries of the read-only calls, reconnect backoff."""
+"""Channel defaults: keepalive, transparent retries of the read-only calls, reconnect backoff; TLS and
+the bearer token."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from typing import Any
+
+import grpc
 
 from semsearch_client.version import __version__
 
@@ -60,6 +63,24 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "grpc.max_reconnect_backoff_ms": 5_000,
     "grpc.primary_user_agent": f"semsearch-client-python/{__version__}",
 }
+
+
+def tls_credentials(root_certificates: bytes | None, secure: bool) -> grpc.ChannelCredentials | None:
+    """TLS trusting ``root_certificates`` (PEM), or the system's roots with ``secure``; None: plaintext."""
+    if root_certificates is not None:
+        return grpc.ssl_channel_credentials(root_certificates=root_certificates)
+    return grpc.ssl_channel_credentials() if secure else None
+
+
+def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The ``authorization`` metadata every call carries when the client has a token."""
+    if token is None:
+        return ()
+    token = token.strip()
+    if not token or any(not 0x21 <= ord(c) <= 0x7E for c in token):
+        # Checked here: gRPC would reject such metadata on every call, far from the cause.
+        raise ValueError("token must be a non-empty string of visible ASCII characters")
+    return (("authorization", f"Bearer {token}"),)
 
 
 def channel_options(overrides: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:

@@ -10,7 +10,7 @@ import grpc
 
 from semsearch_client import requests
 from semsearch_client._api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc, types_pb2
-from semsearch_client.channel import DEFAULT_TIMEOUT, channel_options
+from semsearch_client.channel import DEFAULT_TIMEOUT, channel_options, tls_credentials, token_metadata
 from semsearch_client.errors import error_from_call
 from semsearch_client.retry import RefusalRetry
 
@@ -22,7 +22,8 @@ class SemsearchClient:
     """Talks to one semsearch server; use ``with`` or ``close()``.
 
     Arguments as for ``AsyncSemsearchClient``: a ``target`` ("host:port") or a caller-owned
-    ``channel``, a default ``timeout``, an opt-in ``retry`` of refusals, extra channel ``options``.
+    ``channel``, a default ``timeout``, an opt-in ``retry`` of refusals, extra channel ``options``,
+    a bearer ``token``, TLS with ``root_certificates`` (PEM) or ``secure`` (system roots).
     Following index state needs a stream that outlives a restart: use ``AsyncSemsearchClient``'s
     ``watch_indexes``.
     """
@@ -35,11 +36,24 @@ class SemsearchClient:
         timeout: float | None = DEFAULT_TIMEOUT,
         retry: RefusalRetry | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        token: str | None = None,
+        root_certificates: bytes | None = None,
+        secure: bool = False,
     ) -> None:
         if (target is None) == (channel is None):
             raise ValueError("give either a target or a channel")
+        tls = tls_credentials(root_certificates, secure)
+        if channel is not None and tls is not None:
+            raise ValueError("TLS belongs to the channel: give root_certificates/secure with a target only")
+        self._metadata = token_metadata(token)
         self._owns_channel = channel is None
-        self.channel = channel or grpc.insecure_channel(str(target), options=channel_options(options))
+        if channel is None:
+            merged = channel_options(options)
+            if tls is None:
+                channel = grpc.insecure_channel(str(target), merged)
+            else:
+                channel = grpc.secure_channel(str(target), tls, merged)
+        self.channel = channel
         self.timeout = timeout
         self.retry = retry
         self._search = search_pb2_grpc.SearchServiceStub(self.channel)
@@ -104,7 +118,7 @@ class SemsearchClient:
 
         def attempt() -> Resp:
             try:
-                return method(request, timeout=deadline)
+                return method(request, timeout=deadline, metadata=self._metadata)
             except grpc.RpcError as exc:
                 if not isinstance(exc, grpc.Call):
                     raise

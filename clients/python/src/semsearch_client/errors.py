@@ -5,6 +5,8 @@ Branch on the class or on ``reason`` (the ErrorInfo reason), never on the messag
     SemsearchError                  any failed call
     ├── InvalidArgumentError        INVALID_ARGUMENT: fix the named field, do not retry
     ├── NotFoundError               NOT_FOUND (INDEX_NOT_FOUND): fix the index name
+    ├── UnauthenticatedError        UNAUTHENTICATED (TOKEN_REQUIRED): send the server's bearer token
+    ├── PermissionDeniedError       PERMISSION_DENIED (TOKEN_INVALID): the token sent is not the server's
     ├── UnavailableError            UNAVAILABLE: retry with backoff
     │   ├── UnreachableError        no semsearch ErrorInfo: no server answered (transport failure)
     │   ├── IndexUnavailableError   the server refused: the indexes cannot serve yet (RetryInfo)
@@ -86,6 +88,14 @@ class NotFoundError(SemsearchError):
     """A named index does not exist; ``metadata["index"]`` holds the name."""
 
 
+class UnauthenticatedError(SemsearchError):
+    """The server needs a bearer token for this call and none came: give the client ``token=``."""
+
+
+class PermissionDeniedError(SemsearchError):
+    """The bearer token sent is not the server's; retrying with the same token will not help."""
+
+
 class UnavailableError(SemsearchError):
     """The call could not be served now; retrying later may succeed."""
 
@@ -126,6 +136,8 @@ _BY_REASON: dict[str, type[SemsearchError]] = {
 _BY_CODE: dict[grpc.StatusCode, type[SemsearchError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
     grpc.StatusCode.INTERNAL: InternalError,

@@ -76,11 +76,12 @@ async def _updates(
     max_attempts: int | None,
     closing: Callable[[], bool],
     on_retry: OnRetry | None,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> AsyncGenerator[WatchUpdate, None]:
     subscription = 0
     failures = 0  # subscriptions in a row that failed (a stream that delivered counts from zero)
     while not closing():  # closed during a backoff wait: the channel takes no new calls
-        call = stub.WatchIndexes(request)
+        call = stub.WatchIndexes(request, metadata=metadata)
         first = True
         error: SemsearchError | None = None
         try:
@@ -137,10 +138,11 @@ class WatchStream:
         max_attempts: int | None,
         closing: Callable[[], bool],
         on_retry: OnRetry | None = None,
+        metadata: tuple[tuple[str, str], ...] = (),
     ) -> None:
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1 or None, got {max_attempts}")
-        self._updates = _updates(stub, request, backoff, max_attempts, closing, on_retry)
+        self._updates = _updates(stub, request, backoff, max_attempts, closing, on_retry, metadata)
 
     def __aiter__(self) -> AsyncIterator[WatchUpdate]:
         return self
