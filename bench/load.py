@@ -23,6 +23,13 @@ import numpy as np
 
 from semsearch.api.v1 import search_pb2, search_pb2_grpc
 
+# Dense by default: the exact top-k the baselines compute (the server's own default is HYBRID).
+MODES = {
+    "dense": search_pb2.SEARCH_MODE_DENSE,
+    "hybrid": search_pb2.SEARCH_MODE_HYBRID,
+    "lexical": search_pb2.SEARCH_MODE_LEXICAL,
+}
+
 
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -66,10 +73,15 @@ async def generate(
     index: str = "",
     top_k: int = 10,
     all_chunks: bool = True,
+    mode: str = "dense",
 ) -> dict[str, Any]:
     requests = [
         search_pb2.SearchRequest(
-            query=q, indexes=[index] if index else [], top_k=top_k, all_chunks=all_chunks
+            query=q,
+            indexes=[index] if index else [],
+            top_k=top_k,
+            all_chunks=all_chunks,
+            mode=MODES[mode],
         )
         for q in queries
     ]
@@ -111,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index", default="", help="search only this index (default: every index)")
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--collapse", action="store_true", help="one hit per document (all_chunks off)")
+    parser.add_argument("--mode", choices=sorted(MODES), default="dense", help="search mode (default: dense)")
     args = parser.parse_args(argv)
     queries = json.loads(args.queries.read_text())
     result = asyncio.run(
@@ -123,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
             args.index,
             args.top_k,
             not args.collapse,
+            args.mode,
         )
     )
     json.dump(result, sys.stdout)

@@ -187,7 +187,10 @@ async def _fill_query_cache(address: str, scenario: Scenario) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         for query in scenario.queries:
-            await stub.Search(search_pb2.SearchRequest(query=query, top_k=TOP_K, all_chunks=True))
+            request = search_pb2.SearchRequest(
+                query=query, top_k=TOP_K, all_chunks=True, mode=search_pb2.SEARCH_MODE_DENSE
+            )
+            await stub.Search(request)
 
 
 def _self_cpu() -> float:
@@ -213,6 +216,8 @@ async def _load(address: str, queries_file: Path, clients: int) -> LoadRun:
         str(LOAD_WARMUP),
         "--top-k",
         str(TOP_K),
+        "--mode",
+        "dense",
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.PIPE,

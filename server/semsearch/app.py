@@ -18,6 +18,7 @@ import httpx
 from semsearch.config import Config, IndexConfig
 from semsearch.corpus import CorpusError, SourceFileError, load_corpus, source_signature
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, QueryCache
+from semsearch.index.product import single_threaded_blas
 from semsearch.lifecycle import IndexManager, IndexSource, Migrator, Watcher, WatcherTiming
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
@@ -146,6 +147,8 @@ async def running(
     """
     sources = await asyncio.to_thread(load_sources, config)
     async with contextlib.AsyncExitStack() as stack:
+        # Searches split their matrix products across threads themselves (see index.product).
+        stack.enter_context(single_threaded_blas())
         proxy: ProxyProcess | None = None
         url = config.embeddings.url
         if not url:

@@ -74,6 +74,7 @@ class SearchConfig:
     # Queries arriving while a batch of their index is scored always wait for it and go together.
     coalesce_window_ms: float = 0.0
     max_batch: int = 64  # queries scored in one product at most; 1 turns coalescing off
+    threads: int = 0  # threads sharing one large matrix product; 0: one per available core, at most 8
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("[cache]: keep_spaces must be >= 1 and query_cache_size >= 0")
     if not 0 <= config.search.coalesce_window_ms <= 1000 or config.search.max_batch < 1:
         raise ConfigError("[search]: coalesce_window_ms must be in [0, 1000] and max_batch >= 1")
+    if not 0 <= config.search.threads <= 64:
+        raise ConfigError("[search].threads: must be in [0, 64] (0: one per available core)")
     if not config.indexes:
         raise ConfigError("no [[index]] declared: nothing to serve")
 

@@ -142,7 +142,9 @@ class Searcher:
         self.metrics = metrics
         settings = settings or SearchConfig()
         # Concurrent searches of one index share a matrix product (see index.coalescer).
-        self.coalescer = SearchCoalescer(settings.coalesce_window_ms / 1000, settings.max_batch)
+        self.coalescer = SearchCoalescer(
+            settings.coalesce_window_ms / 1000, settings.max_batch, threads=settings.threads or None
+        )
 
     async def search(self, query: SearchQuery) -> SearchResult:
         """Search, and report each covered index's part in it (an index that could not serve says why)."""

@@ -19,6 +19,7 @@ import pytest
 from semsearch.corpus import Chunk
 from semsearch.embeddings import EmbeddingSpace
 from semsearch.index import ScoredChunk, SearchCoalescer, SearchSpec, VectorIndex, search_many
+from semsearch.index.product import RowSplitProduct
 from semsearch.index.topk import canonical_scores
 
 DIMS = 96
@@ -118,17 +119,24 @@ def test_one_at_a_time_is_the_exact_ranking(index: VectorIndex, specs: list[Sear
         assert hits == brute_force(index, spec)
 
 
+@pytest.mark.parametrize("threads", [1, 3], ids=["one-thread", "split-in-3"])
 @pytest.mark.parametrize("batch_size", [2, 7, 32, 64])
 def test_batches_of_any_size_give_identical_hits_scores_and_order(
-    index: VectorIndex, specs: list[SearchSpec], alone: list[list[ScoredChunk]], batch_size: int
+    index: VectorIndex,
+    specs: list[SearchSpec],
+    alone: list[list[ScoredChunk]],
+    batch_size: int,
+    threads: int,
 ) -> None:
     order = list(range(len(specs)))
     random.Random(batch_size).shuffle(order)  # other neighbours in every batch
+    product = RowSplitProduct(threads)  # row blocks summed by other threads: still the same hits
     batched: dict[int, list[ScoredChunk]] = {}
     for start in range(0, len(order), batch_size):
         part = order[start : start + batch_size]
-        for j, hits in zip(part, search_many(index, [specs[j] for j in part]), strict=True):
+        for j, hits in zip(part, search_many(index, [specs[j] for j in part], product), strict=True):
             batched[j] = hits
+    product.close()
     for j, expected in enumerate(alone):
         assert batched[j] == expected, f"query {j} changed in a batch of {batch_size}"
 

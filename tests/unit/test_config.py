@@ -69,6 +69,7 @@ def test_env_overrides_file_and_flags_override_env() -> None:
         ({"index": [{"name": "x", "kind": "eip"}]}, {}, "'path' is required"),
         ({"index": [INDEX, INDEX]}, {}, "duplicate name 'eips'"),
         ({"index": [{**INDEX, "name": "bad name"}]}, {}, "may only hold"),
+        ({"index": [INDEX], "search": {"threads": -1}}, {}, r"\[search\].threads"),
         ({}, {}, "no \\[\\[index\\]\\] declared"),
     ],
 )

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from semsearch.index.product import RowSplitProduct
 from semsearch.index.scored import ScoredChunk
 from semsearch.index.topk import exact_top, rounding_bound
 
 if TYPE_CHECKING:
     from semsearch.index.vector import VectorIndex  # which searches through this module
 
+ONE_THREAD = RowSplitProduct(threads=1)
 # A filter keeping fewer rows than this share scores its own rows alone: cheaper than a whole row.
 SMALL_FILTER_SHARE = 0.25
 
@@ -48,8 +50,12 @@ class SearchSpec:
         )
 
 
-def search_many(index: VectorIndex, specs: Sequence[SearchSpec]) -> list[list[ScoredChunk]]:
-    """Every spec's hits, in order; the same as searching each alone (a ValueError names a bad query)."""
+def search_many(
+    index: VectorIndex, specs: Sequence[SearchSpec], product: RowSplitProduct | None = None
+) -> list[list[ScoredChunk]]:
+    """Every spec's hits, in order; the same as searching each alone (a ValueError names a bad query).
+
+    ``product`` computes the shared matrix product (on several threads); by default, this one."""
     for spec in specs:
         index.check_query(spec.vector)
     rows = [index.filter_rows(spec.metadata_filter) for spec in specs]
@@ -57,11 +63,10 @@ def search_many(index: VectorIndex, specs: Sequence[SearchSpec]) -> list[list[Sc
     # Queries that need (nearly) every row's score share one product; small filters score alone.
     shared = [j for j, r in enumerate(rows) if r is None or len(r) >= SMALL_FILTER_SHARE * n]
     fast_rows: dict[int, np.ndarray] = {}
-    if len(shared) == 1:
-        fast_rows[shared[0]] = index.matrix @ specs[shared[0]].vector
-    elif shared:
-        product = np.stack([specs[j].vector for j in shared]) @ index.matrix.T  # no copy: a transposed view
-        fast_rows = dict(zip(shared, product, strict=True))
+    if shared:
+        queries = np.stack([specs[j].vector for j in shared])
+        scores = (product or ONE_THREAD).scores(queries, index.matrix)
+        fast_rows = dict(zip(shared, scores, strict=True))
     results = []
     for j, spec in enumerate(specs):
         subset = rows[j]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from semsearch.index.batch import SearchSpec, search_many
+from semsearch.index.product import RowSplitProduct
 from semsearch.index.scored import ScoredChunk
 from semsearch.index.vector import VectorIndex
 
@@ -41,13 +42,18 @@ class _Queue:
 
 class SearchCoalescer:
     def __init__(
-        self, window: float = 0.0, max_batch: int = DEFAULT_MAX_BATCH, offload_rows: int = OFFLOAD_ROWS
+        self,
+        window: float = 0.0,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        offload_rows: int = OFFLOAD_ROWS,
+        threads: int | None = None,
     ) -> None:
         if window < 0 or max_batch < 1:
             raise ValueError("window must be >= 0 and max_batch >= 1")
         self.window = window
         self.max_batch = max_batch
         self.offload_rows = offload_rows
+        self.product = RowSplitProduct(threads)  # offloaded batches split their product this wide
         self._queues: dict[VectorIndex, _Queue] = {}  # by identity; emptied queues are dropped
         self._running: set[asyncio.Task[None]] = set()
         self.batches = 0  # scored so far, and the searches in them: their ratio is the mean batch size
@@ -106,7 +112,7 @@ class SearchCoalescer:
 
     async def _score_in_thread(self, index: VectorIndex, queue: _Queue, batch: list[_Waiting]) -> None:
         try:
-            results = await asyncio.to_thread(search_many, index, [w.spec for w in batch])
+            results = await asyncio.to_thread(search_many, index, [w.spec for w in batch], self.product)
         except BaseException as exc:
             _fail(batch, exc)
             if not isinstance(exc, Exception):
