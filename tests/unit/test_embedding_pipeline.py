@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from semsearch.corpus import Chunk
 from semsearch.embeddings import (
     PROBE_TEXT,
+    EmbeddingCache,
     EmbeddingProvider,
     Embeddings,
     EmbeddingSpace,
+    ProviderResponseError,
     QueryCache,
     SpaceMoved,
+    probe_space,
 )
+from semsearch.lifecycle.builder import build_index
 from semsearch.proxy.app import create_app
 from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.models import AliasedModel, load_model
+from tests.support.faults import FaultTransport, status
 
 
 class SlowProvider(httpx.AsyncBaseTransport):
@@ -142,3 +149,30 @@ def test_query_cache_is_per_space_and_bounded() -> None:
     assert cache.get(other, "a") is None  # the space changed: everything cached before is gone
     assert cache.get(space, "a") is None
     assert cache.get(None, "a") is None
+
+
+async def test_each_answered_batch_is_cached_at_once_so_a_failed_build_resumes_where_it_stopped(
+    tmp_path: Path,
+) -> None:
+    faults = FaultTransport(httpx.ASGITransport(app=create_app("hash-v1")))
+    provider = EmbeddingProvider(
+        "http://provider.test/v1", "hash-v1", transport=faults, batch_size=2, concurrency=1, max_retries=0
+    )
+    space = await probe_space(provider)
+    cache = EmbeddingCache(tmp_path / "cache.sqlite")
+    chunks = [Chunk(f"d{i}#0", f"d{i}", "", "", f"chunk {i} about validators", "", "d.md") for i in range(10)]
+    texts = [c.text for c in chunks]
+    faults.rules[faults.count + 3] = status(400)  # the third batch fails for good
+    with pytest.raises(ProviderResponseError):
+        await build_index(chunks, provider, space, cache)
+    stored = cache.lookup(space, "document", texts)
+    assert [v is not None for v in stored] == [True] * 4 + [False] * 6  # the two batches answered first
+    np.testing.assert_allclose(np.stack(stored[:4]), hash_embed(texts[:4], "hash-v1"), atol=1e-6)
+
+    before = len(faults.bodies)
+    index = await build_index(chunks, provider, space, cache)
+    sent = [t for body in faults.bodies[before:] for t in json.loads(body)["input"] if t != PROBE_TEXT]
+    assert sent == texts[4:]  # the retry embeds only what the failed build had not stored
+    np.testing.assert_allclose(index.matrix, hash_embed(texts, "hash-v1"), atol=1e-6)
+    cache.close()
+    await provider.aclose()

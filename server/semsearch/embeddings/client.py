@@ -104,6 +104,7 @@ class EmbeddingProvider:
         on_batch: Callable[[int], None] | None = None,
         expect: tuple[str, int] | None = None,
         fingerprint: Sequence[float] = (),
+        on_vectors: Callable[[Sequence[str], np.ndarray], None] | None = None,
     ) -> Embeddings:
         """Embed many texts in batches, ``concurrency`` of them in flight, results in input order.
 
@@ -111,7 +112,8 @@ class EmbeddingProvider:
         ``fingerprint``, carries the probe text whose vector must match it — so a model swapped
         behind the same name is caught in the first batch it answers. The first batch that does not
         match raises SpaceMoved and cancels the batches still in flight, as does any other failure
-        once its retries are spent.
+        once its retries are spent. ``on_vectors`` receives each batch's texts and vectors as soon as
+        the batch is checked, so they can be stored while the other batches are still embedded.
         """
         if not texts:
             raise ValueError("embed_documents needs at least one text")
@@ -137,6 +139,8 @@ class EmbeddingProvider:
                     )
                 result = Embeddings(result.vectors[:-1], result.model, result.dimensions)
             results[position] = result
+            if on_vectors is not None:
+                on_vectors(batch, result.vectors)
             if on_batch is not None:
                 on_batch(len(batch))
 

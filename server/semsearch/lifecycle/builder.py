@@ -1,7 +1,8 @@
 """Build an immutable vector index for a set of chunks in a given embedding space.
 
 Vectors come from the durable cache where it has them; only the rest reach the provider, in
-concurrent batches, and are stored back. Every vector is checked to come from ``space``.
+concurrent batches, each stored back as soon as it is answered. Every vector is checked to come
+from ``space``.
 Each build's duration and outcome, and the cache's hits and misses, go to the provider's metrics.
 """
 
@@ -80,14 +81,29 @@ async def _build(
 
     if missing:
         wanted = [texts[row] for row in missing]
-        result = await provider.embed_documents(
-            wanted,
-            on_batch=batch_done,
-            expect=(space.model, space.dimensions),
-            fingerprint=space.fingerprint,
-        )
+        stores: list[asyncio.Task[None]] = []
+
+        def store(batch: Sequence[str], batch_vectors: np.ndarray) -> None:
+            # Each checked batch is stored at once, while the next ones are embedded: the store
+            # overlaps the provider's work, and a crash keeps every batch already answered.
+            assert cache is not None
+            stores.append(
+                asyncio.create_task(
+                    asyncio.to_thread(cache.store, space, DOCUMENT_TASK, list(batch), batch_vectors)
+                )
+            )
+
+        try:
+            result = await provider.embed_documents(
+                wanted,
+                on_batch=batch_done,
+                expect=(space.model, space.dimensions),
+                fingerprint=space.fingerprint,
+                on_vectors=store if cache is not None else None,
+            )
+        finally:
+            if stores:  # stored batches are valid whatever happens next: let them finish
+                await asyncio.gather(*stores, return_exceptions=True)
         vectors[missing] = result.vectors
-        if cache is not None:
-            await asyncio.to_thread(cache.store, space, DOCUMENT_TASK, wanted, result.vectors)
     # Building the postings walks every chunk: keep it off the event loop for large corpora.
     return await asyncio.to_thread(VectorIndex, chunks, vectors, space)
