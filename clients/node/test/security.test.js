@@ -58,8 +58,10 @@ test("with the token and the certificate, searches, reindexes and watches go thr
 test("without the token every call and the watch are UNAUTHENTICATED with reason TOKEN_REQUIRED", async () => {
   const client = clientWith({ rootCertificates: stack.certificate ?? undefined });
   try {
-    for (const call of [client.search({ query: "validator" }), client.listIndexes(), client.reindex()]) {
-      const error = await refusal(call);
+    // One call at a time: a refusal that arrives before it is awaited would be an unhandled rejection.
+    const calls = [() => client.search({ query: "validator" }), () => client.listIndexes(), () => client.reindex()];
+    for (const call of calls) {
+      const error = await refusal(call());
       assert.equal(error.code, status.UNAUTHENTICATED);
       assert.equal(error.reason, "TOKEN_REQUIRED");
       assert.equal(error.retryable, false);
