@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from semsearch.api.v1 import search_pb2, search_pb2_grpc
 
@@ -44,9 +45,12 @@ async def _client(
     stop_at: float,
     latencies: list[float],
     errors: Counter[str],
+    rpc: str = "search",
 ) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        check = health_pb2.HealthCheckRequest()
         i = offset
         while True:
             request = requests[i % len(requests)]
@@ -55,7 +59,10 @@ async def _client(
             if started >= stop_at:
                 return
             try:
-                await stub.Search(request, timeout=30)
+                if rpc == "health":  # the round trip alone: the floor under any Search
+                    await health.Check(check, timeout=30)
+                else:
+                    await stub.Search(request, timeout=30)
             except grpc.aio.AioRpcError as exc:
                 if started >= measure_from:
                     errors[exc.code().name] += 1
@@ -74,6 +81,7 @@ async def generate(
     top_k: int = 10,
     all_chunks: bool = True,
     mode: str = "dense",
+    rpc: str = "search",
 ) -> dict[str, Any]:
     requests = [
         search_pb2.SearchRequest(
@@ -94,7 +102,7 @@ async def generate(
     stride = max(1, len(requests) // clients)  # clients start at different queries
     await asyncio.gather(
         *(
-            _client(target, requests, c * stride, measure_from, stop_at, latencies, errors)
+            _client(target, requests, c * stride, measure_from, stop_at, latencies, errors, rpc)
             for c in range(clients)
         )
     )
@@ -124,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--collapse", action="store_true", help="one hit per document (all_chunks off)")
     parser.add_argument("--mode", choices=sorted(MODES), default="dense", help="search mode (default: dense)")
+    parser.add_argument(
+        "--rpc", choices=["search", "health"], default="search", help="health: Health/Check, the gRPC floor"
+    )
     args = parser.parse_args(argv)
     queries = json.loads(args.queries.read_text())
     result = asyncio.run(
@@ -137,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             args.top_k,
             not args.collapse,
             args.mode,
+            args.rpc,
         )
     )
     json.dump(result, sys.stdout)

@@ -37,9 +37,18 @@ def _targets(h: HashResult, e5: E5Result) -> str:
     warm, memory = h.warm, h.cold.memory
     chunks_embedded = max(h.chunks - warm.cache_hits, 0)
     peak = memory.peak / memory.settled if memory.peak and memory.settled else None
+    # A reindex (after a model change) starts from sources already in memory: the cold start's
+    # corpus load and first probe come before `reindex_started`, so the reindex itself is timed after.
+    started = h.cold.since_start("reindex_started")
+    proper = (h.cold.settled - started) / h.best.seconds if started is not None else None
     rows = [
         (
-            f"reindex ≤ 1.1× the provider's best case (`{HASH_MODEL}`)",
+            f"reindex ≤ 1.1× the provider's best case (`{HASH_MODEL}`): `reindex_started` → settled",
+            "n/a" if proper is None else f"{proper:.2f}×",
+            "n/a" if proper is None else _met(proper, 1.1),
+        ),
+        (
+            f"… the whole cold start, corpus load included (`{HASH_MODEL}`)",
             f"{hash_ratio:.2f}×",
             _met(hash_ratio, 1.1),
         ),

@@ -36,7 +36,7 @@ from semsearch.app import RunningApp, running
 from semsearch.config import Config, parse_config
 from semsearch.corpus import load_corpus
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, probe_space
-from semsearch.index import VectorIndex
+from semsearch.index import SearchCoalescer, VectorIndex
 from semsearch.proxy.hashing import hash_embed
 
 TITLE = "Search: throughput and latency over gRPC, against in-process baselines"
@@ -66,6 +66,7 @@ class LoadRun:
     result: dict[str, Any]
     server_cpu: float  # this process (the in-process server) during the run
     others_cpu: float  # every other process but the load generator
+    batch_size: float | None = None  # searches per coalesced batch, on average, during the run
 
 
 @dataclass
@@ -78,6 +79,7 @@ class ScenarioResult:
     load_requests: int  # … and during every load run (0: every query embedding was cached)
     loads: list[LoadRun]
     baselines: list[baselines.Baseline]
+    floor: LoadRun  # Health/Check from one client: the gRPC round trip under any Search
     profile: list[tuple[str, float, float, int]] = field(default_factory=list)
 
 
@@ -198,8 +200,15 @@ def _self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _load(address: str, queries_file: Path, clients: int) -> LoadRun:
+async def _load(
+    address: str,
+    queries_file: Path,
+    clients: int,
+    coalescer: SearchCoalescer | None = None,
+    rpc: str = "search",
+) -> LoadRun:
     machine, server = support._machine_busy_seconds(), _self_cpu()
+    batches, searches = (coalescer.batches, coalescer.searches) if coalescer else (0, 0)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -218,6 +227,8 @@ async def _load(address: str, queries_file: Path, clients: int) -> LoadRun:
         str(TOP_K),
         "--mode",
         "dense",
+        "--rpc",
+        rpc,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.PIPE,
@@ -228,7 +239,10 @@ async def _load(address: str, queries_file: Path, clients: int) -> LoadRun:
     result = json.loads(out)
     server = _self_cpu() - server
     others = support._machine_busy_seconds() - machine - server - result["cpu_seconds"]
-    return LoadRun(clients, result, server, max(others, 0.0))
+    batch_size = None
+    if coalescer is not None and coalescer.batches > batches:
+        batch_size = (coalescer.searches - searches) / (coalescer.batches - batches)
+    return LoadRun(clients, result, server, max(others, 0.0), batch_size)
 
 
 async def _profiled_load(address: str, queries_file: Path) -> list[tuple[str, float, float, int]]:
@@ -260,7 +274,9 @@ async def _measure(scenario: Scenario, proxy: Any, folder: Path) -> ScenarioResu
         address = app.server.address
         await _fill_query_cache(address, scenario)
         filled = await proxy.health()
-        loads = [await _load(address, queries_file, clients) for clients in CLIENTS]
+        coalescer = app.server.searcher.coalescer
+        loads = [await _load(address, queries_file, clients, coalescer) for clients in CLIENTS]
+        floor = await _load(address, queries_file, 1, rpc="health")
         profiled = os.environ.get("BENCH_PROFILE_ALL") or "100k" in scenario.index
         profile = await _profiled_load(address, queries_file) if profiled else []
         after = await proxy.health()
@@ -278,5 +294,6 @@ async def _measure(scenario: Scenario, proxy: Any, folder: Path) -> ScenarioResu
         after["embedding_requests"] - filled["embedding_requests"],
         loads,
         measured,
+        floor,
         profile,
     )

@@ -100,7 +100,7 @@ class SearchCoalescer:
         self.searches += len(batch)
         if len(index) * len(batch) <= self.offload_rows:
             try:
-                _deliver(batch, search_many(index, [w.spec for w in batch]))
+                _deliver(batch, search_many(index, [w.spec for w in batch], self.product))
             except Exception as exc:
                 _fail(batch, exc)
             self._next(index, queue)

@@ -41,6 +41,7 @@ class RunningServer:
     port: int
     address: str
     gate: DrainGate
+    searcher: Searcher
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first, watch streams end with OK, new calls are turned away until
@@ -107,7 +108,7 @@ async def start_server(
     warning = exposure_warning(listen, credentials)
     if warning is not None:
         event(log, "grpc_server_exposed", level=logging.WARNING, address=address, warning=warning)
-    return RunningServer(server, manager, health, port, address, gate)
+    return RunningServer(server, manager, health, port, address, gate, searcher)
 
 
 def _bind(server: grpc.aio.Server, listen: str, credentials: Credentials) -> int:
