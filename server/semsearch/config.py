@@ -116,6 +116,7 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 _INDEX_KEYS = {"name", "kind", "path", "options", "pin_identifiers"}
 REGIMES = ("provider-chosen", "client-chosen")
+MAX_BATCH_SIZE = 2047  # the OpenAI embeddings limit of 2,048 inputs, less the probe text
 ENV_PREFIX = "SEMSEARCH_"
 
 
@@ -250,6 +251,11 @@ def _validate(config: Config) -> None:
     for key in ("batch_size", "concurrency", "query_timeout_seconds", "batch_timeout_seconds"):
         if getattr(emb, key) <= 0:
             raise ConfigError(f"[embeddings].{key}: must be positive")
+    if emb.batch_size > MAX_BATCH_SIZE:
+        raise ConfigError(
+            f"[embeddings].batch_size: at most {MAX_BATCH_SIZE} (OpenAI-compatible providers take 2,048 "
+            "inputs per request, and the probe text rides along with every batch)"
+        )
     if emb.max_retries < 0:
         raise ConfigError("[embeddings].max_retries: must be >= 0")
     watcher = config.watcher

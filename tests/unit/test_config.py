@@ -70,6 +70,7 @@ def test_env_overrides_file_and_flags_override_env() -> None:
         ({"index": [INDEX, INDEX]}, {}, "duplicate name 'eips'"),
         ({"index": [{**INDEX, "name": "bad name"}]}, {}, "may only hold"),
         ({"index": [INDEX], "search": {"threads": -1}}, {}, r"\[search\].threads"),
+        ({"index": [INDEX], "embeddings": {"batch_size": 2048}}, {}, r"batch_size: at most 2047"),
         ({}, {}, "no \\[\\[index\\]\\] declared"),
     ],
 )
