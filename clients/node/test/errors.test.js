@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 
 import { createClient, SemsearchError, status } from "../src/index.js";
-import { startStack } from "./harness.js";
+import { refusal, startStack } from "./harness.js";
 
 /** @type {import("./harness.js").Stack} */
 let stack;
@@ -18,21 +18,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-/**
- * The SemsearchError a call rejects with.
- * @param {Promise<unknown>} call
- * @returns {Promise<SemsearchError>}
- */
-async function refusal(call) {
-  try {
-    await call;
-  } catch (error) {
-    assert.ok(error instanceof SemsearchError, `expected a SemsearchError, got ${error}`);
-    return error;
-  }
-  assert.fail("the call succeeded");
-}
 
 test("an unknown index is NOT_FOUND with reason INDEX_NOT_FOUND and the name in the metadata", async () => {
   const { client } = stack;

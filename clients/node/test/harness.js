@@ -6,6 +6,7 @@
  * SEMSEARCH_BIN names the `semsearch` executable (default: the repository's .venv/bin/semsearch).
  */
 
+import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -14,7 +15,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-import { createClient } from "../src/index.js";
+import { createClient, SemsearchError } from "../src/index.js";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const FIXTURE_CORPORA = path.join(REPO, "tests", "fixtures", "corpora");
@@ -277,4 +278,19 @@ function startChild(label, args, extraEnv = {}) {
       }
     },
   };
+}
+
+/**
+ * The SemsearchError a call rejects with.
+ * @param {Promise<unknown>} call
+ * @returns {Promise<SemsearchError>}
+ */
+export async function refusal(call) {
+  try {
+    await call;
+  } catch (error) {
+    assert.ok(error instanceof SemsearchError, `expected a SemsearchError, got ${error}`);
+    return error;
+  }
+  assert.fail("the call succeeded");
 }

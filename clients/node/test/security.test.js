@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { createClient, SemsearchError, status } from "../src/index.js";
-import { startStack } from "./harness.js";
+import { createClient, status } from "../src/index.js";
+import { refusal, startStack } from "./harness.js";
 
 const TOKEN = "node-client-token-0123456789";
 
@@ -19,21 +19,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-/**
- * The SemsearchError a call rejects with.
- * @param {Promise<unknown>} call
- * @returns {Promise<SemsearchError>}
- */
-async function refusal(call) {
-  try {
-    await call;
-  } catch (error) {
-    assert.ok(error instanceof SemsearchError, `expected a SemsearchError, got ${error}`);
-    return error;
-  }
-  assert.fail("the call succeeded");
-}
 
 /** @param {Parameters<typeof createClient>[1]} options */
 function clientWith(options) {
