@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 
-import { createClient, SemsearchError, status } from "../src/index.js";
+import { createClient, status } from "../src/index.js";
 import { refusal, startStack } from "./harness.js";
 
 /** @type {import("./harness.js").Stack} */
