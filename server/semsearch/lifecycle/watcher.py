@@ -73,6 +73,8 @@ class Watcher:
         self.ticks = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Its own generator: the global one is shared with whatever else runs in the process.
+        self._random = random.Random()
         # Set while every index is READY in the recorded space and no tick is working.
         self.settled = asyncio.Event()
         manager.waker = self
@@ -129,9 +131,9 @@ class Watcher:
     def _delay(self, outcome: Outcome) -> float:
         if outcome is Outcome.SETTLED:
             spread = self.timing.interval * self.timing.jitter
-            return self.timing.interval + random.uniform(-spread, spread)
+            return self.timing.interval + self._random.uniform(-spread, spread)
         ceiling = min(self.timing.backoff_cap, self.timing.backoff_base * 2 ** (self.failures - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return self._random.uniform(ceiling / 2, ceiling)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds``, or less when woken."""
