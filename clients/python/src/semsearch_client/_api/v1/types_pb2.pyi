@@ -33,11 +33,12 @@ class _IndexStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IndexState
     """Built in the current embedding space; serves searches."""
     INDEX_STATE_PARKED: _IndexState.ValueType  # 2
     """Not built in the current embedding space (startup, space changed, or the last rebuild failed:
-    see Index.last_error). Does not serve searches.
+    see Index.last_error). Serves no dense or hybrid search; LEXICAL searches, and searches with
+    allow_degraded, are answered from its lexical index.
     """
     INDEX_STATE_REBUILDING: _IndexState.ValueType  # 3
-    """A rebuild in the current embedding space is running (see Index.progress). Does not serve
-    searches.
+    """A rebuild in the current embedding space is running (see Index.progress). Serves searches as
+    PARKED does.
     """
 
 class IndexState(_IndexState, metaclass=_IndexStateEnumTypeWrapper):
@@ -49,11 +50,12 @@ INDEX_STATE_READY: IndexState.ValueType  # 1
 """Built in the current embedding space; serves searches."""
 INDEX_STATE_PARKED: IndexState.ValueType  # 2
 """Not built in the current embedding space (startup, space changed, or the last rebuild failed:
-see Index.last_error). Does not serve searches.
+see Index.last_error). Serves no dense or hybrid search; LEXICAL searches, and searches with
+allow_degraded, are answered from its lexical index.
 """
 INDEX_STATE_REBUILDING: IndexState.ValueType  # 3
-"""A rebuild in the current embedding space is running (see Index.progress). Does not serve
-searches.
+"""A rebuild in the current embedding space is running (see Index.progress). Serves searches as
+PARKED does.
 """
 Global___IndexState: _TypeAlias = IndexState  # noqa: Y015
 
