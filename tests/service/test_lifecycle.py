@@ -7,9 +7,7 @@ hash model named in the response; a hit scored across two spaces cannot match.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections import defaultdict
 from typing import Any
 
 import grpc
@@ -23,6 +21,7 @@ from semsearch.proxy.launcher import ProxyProcess
 from tests.support.oracle import assert_scored_in
 from tests.support.server import Service, fixture_config
 from tests.support.status import failure
+from tests.support.streams import WatchStream
 from tests.support.waiting import wait_all_ready, wait_for
 
 READY, PARKED, REBUILDING = (
@@ -99,40 +98,11 @@ class Load:
         await asyncio.gather(*self._tasks)
 
 
-class Subscriber:
-    def __init__(self, service: Service) -> None:
-        self.messages: list[admin_pb2.WatchIndexesResponse] = []
-        self.call = service.admin.WatchIndexes(admin_pb2.WatchIndexesRequest())
-        self._received = asyncio.Condition()
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-            async for message in self.call:
-                self.messages.append(message)
-                async with self._received:
-                    self._received.notify_all()
-
-    async def until(self, condition: Any, timeout: float = 30) -> None:
-        async with asyncio.timeout(timeout), self._received:
-            await self._received.wait_for(condition)
-
-    async def close(self) -> None:
-        self.call.cancel()
-        await self.task
-
-    def transitions(self) -> dict[str, list[tuple[int, int]]]:
-        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for message in self.messages[1:]:
-            seen[message.event.index].append((message.event.previous_state, message.event.state))
-        return seen
-
-
 async def test_a_model_switch_under_load_parks_rebuilds_and_never_mixes(
     hash_proxy: ProxyProcess, make_service: Any
 ) -> None:
     service: Service = await make_service(fixture_config(hash_proxy.url, watcher={"interval_seconds": 0.2}))
-    subscriber = Subscriber(service)
+    subscriber = WatchStream(service)
     await subscriber.until(lambda: bool(subscriber.messages))
     load = Load(service)
     await load.answered(20)
@@ -224,7 +194,7 @@ async def test_a_stalled_subscriber_does_not_delay_a_live_one(
 ) -> None:
     stalled = service.admin.WatchIndexes(admin_pb2.WatchIndexesRequest())
     await stalled.read()  # subscribed, then never reads again
-    live = Subscriber(service)
+    live = WatchStream(service)
     manager = service.app.manager
     for model in ("hash-v2", "hash-v3", "hash-v4"):
         await hash_proxy.switch_model(model)
@@ -237,7 +207,7 @@ async def test_a_stalled_subscriber_does_not_delay_a_live_one(
 
 
 async def test_reindex_rebuilds_in_the_background_and_unknown_names_change_nothing(service: Service) -> None:
-    subscriber = Subscriber(service)
+    subscriber = WatchStream(service)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await service.admin.Reindex(admin_pb2.ReindexRequest(indexes=["eips", "nope"]))
     assert failure(caught.value).code == grpc.StatusCode.NOT_FOUND

@@ -27,7 +27,6 @@ from tests.support.migration import (
     FAILED,
     READY,
     Gate,
-    Stream,
     indexes,
     is_batch_for,
     migrate,
@@ -37,6 +36,7 @@ from tests.support.migration import (
 )
 from tests.support.oracle import assert_scored_in, vector
 from tests.support.server import Service, fixture_config
+from tests.support.streams import WatchStream
 from tests.support.waiting import wait_for
 
 
@@ -57,7 +57,7 @@ async def test_a_failed_target_build_leaves_the_current_model_serving_and_a_retr
     service: Service = await make_service(config, transport=faults)
     manager = service.app.manager
     before = {ix.name: ix.generation for ix in await indexes(service)}
-    stream = Stream(service)
+    stream = WatchStream(service)
 
     await migrate(service, "hash-v2")
     await wait_for(manager, migration_in(manager, MigrationPhase.FAILED))

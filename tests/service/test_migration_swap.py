@@ -30,7 +30,6 @@ from tests.support.migration import (
     SUCCEEDED,
     Gate,
     Load,
-    Stream,
     assert_one_step,
     body_of,
     indexes,
@@ -41,6 +40,7 @@ from tests.support.migration import (
 from tests.support.ops_docs import PARAPHRASES, write_docs
 from tests.support.oracle import assert_scored_in
 from tests.support.server import Service, fixture_config
+from tests.support.streams import WatchStream
 from tests.support.waiting import wait_for
 
 
@@ -52,7 +52,7 @@ async def test_a_migration_under_load_swaps_every_index_at_once_and_no_search_fa
     config = fixture_config(two_models.url, cache={"query_cache_size": 0}, **CLIENT_CHOSEN)
     service: Service = await make_service(config, transport=gate)
     before = {ix.name: ix.generation for ix in await indexes(service)}
-    stream = Stream(service)
+    stream = WatchStream(service)
     await stream.until(lambda: bool(stream.messages))
     load = Load(service)
     await load.answered(20)

@@ -4,7 +4,6 @@ arrives, a watch stream kept whole, and the check that the swap of every index i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from semsearch.lifecycle import IndexManager, MigrationPhase
 from tests.support.oracle import assert_scored_in
 from tests.support.server import Service
 from tests.support.status import failure
+from tests.support.streams import WatchStream
 
 READY = types_pb2.INDEX_STATE_READY
 BUILDING, SUCCEEDED, FAILED, CANCELLED, ABORTED = (
@@ -132,35 +132,6 @@ class Load:
         await asyncio.gather(*self._tasks)
 
 
-class Stream:
-    """One WatchIndexes stream, kept whole for the assertions."""
-
-    def __init__(self, service: Service) -> None:
-        self.messages: list[admin_pb2.WatchIndexesResponse] = []
-        self.call = service.admin.WatchIndexes(admin_pb2.WatchIndexesRequest())
-        self._received = asyncio.Condition()
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-            async for message in self.call:
-                self.messages.append(message)
-                async with self._received:
-                    self._received.notify_all()
-
-    @property
-    def events(self) -> list[admin_pb2.IndexEvent]:
-        return [m.event for m in self.messages if m.HasField("event")]
-
-    async def until(self, condition: Callable[[], bool], timeout: float = 30) -> None:
-        async with asyncio.timeout(timeout), self._received:
-            await self._received.wait_for(condition)
-
-    async def close(self) -> None:
-        self.call.cancel()
-        await self.task
-
-
 def migration_in(manager: IndexManager, *phases: MigrationPhase) -> Callable[[], bool]:
     def check() -> bool:
         status = manager.migration.status if manager.migration is not None else None
@@ -190,7 +161,7 @@ async def refused(call: Any) -> tuple[grpc.StatusCode, str, Any]:
     return got.code, got.error_info.reason, got
 
 
-def assert_one_step(stream: Stream, target: str) -> None:
+def assert_one_step(stream: WatchStream, target: str) -> None:
     """Applied event by event, READY indexes sit in two spaces only inside the swap's atomic step,
     whose events arrive back to back; applied step by step they never do."""
     view = {ix.name: ix for ix in stream.messages[0].snapshot.indexes}
