@@ -109,6 +109,29 @@ async def test_hybrid_is_the_default_and_every_hit_says_which_signals_found_it(s
             assert expected[hit.lexical_rank - 1] == (hit.index, hit.document_id)
 
 
+async def test_the_vector_and_lexical_index_of_each_index_share_one_chunk_tuple(
+    service: Service, hash_proxy: ProxyProcess
+) -> None:
+    # Built side by side from the same sources, they number the chunks alike (hybrid scores join
+    # on that); a model switch rebuilds the vectors and keeps the words, still on the same tuple.
+    manager = service.app.manager
+
+    def shared() -> bool:
+        return all(
+            s.index is not None and s.lexical is not None and s.lexical.chunks is s.index.chunks
+            for s in manager.slots.values()
+        )
+
+    assert shared()
+    words = {name: slot.lexical for name, slot in manager.slots.items()}
+    await hash_proxy.switch_model("hash-v2")
+    manager.wake("test: the model changed")
+    await wait_for(manager, lambda: all(s.generation == 2 for s in manager.statuses()))
+    await asyncio.wait_for(service.app.watcher.settled.wait(), 30)
+    assert shared()
+    assert all(slot.lexical is words[name] for name, slot in manager.slots.items())  # not rebuilt
+
+
 async def test_each_mode_ranks_by_its_own_signal(service: Service) -> None:
     query = "SPONSOR opcode paymaster"
     dense = await service.search.Search(search_pb2.SearchRequest(query=query, mode=DENSE))

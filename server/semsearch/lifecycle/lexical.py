@@ -17,14 +17,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _chunks(source: IndexSource) -> tuple[Chunk, ...]:
-    return tuple(chunk for document in source.documents for chunk in document.chunks)
-
-
-async def build_lexical(source: IndexSource) -> LexicalIndex:
+async def build_lexical(source: IndexSource, chunks: tuple[Chunk, ...]) -> LexicalIndex:
     """Tokenising and stemming every chunk takes seconds on a large corpus: a worker thread does it."""
     started = time.perf_counter()
-    chunks = _chunks(source)
     lexical = await asyncio.to_thread(LexicalIndex, chunks, source.kind, source.pin_identifiers)
     event(
         log,
@@ -36,9 +31,11 @@ async def build_lexical(source: IndexSource) -> LexicalIndex:
     return lexical
 
 
-async def lexical_for(current: LexicalIndex | None, source: IndexSource) -> LexicalIndex:
-    """``current`` when it was built from exactly these sources, else a new build from them."""
-    # Unchanged sources hold the very same chunk objects: the comparison is one identity check each.
-    if current is not None and current.chunks == _chunks(source):
+async def lexical_for(
+    current: LexicalIndex | None, source: IndexSource, chunks: tuple[Chunk, ...]
+) -> LexicalIndex:
+    """``current`` when it was built from exactly ``chunks`` (of ``source``), else a new build."""
+    # Unchanged sources hold the very same chunk objects: the comparison is an identity check.
+    if current is not None and (current.chunks is chunks or current.chunks == chunks):
         return current
-    return await build_lexical(source)
+    return await build_lexical(source, chunks)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from semsearch.corpus import CorpusError, Document, load_corpus, source_signature
+from semsearch.corpus import Chunk, CorpusError, Document, load_corpus, source_signature
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpace, ProviderError, QueryCache
 from semsearch.errors import IndexNotFound
 from semsearch.lifecycle.builder import build_index
@@ -64,6 +64,13 @@ class IndexSource:
     signature: str = ""
     load_error: str = ""
     pin_identifiers: bool = True  # a query naming a document puts it first (see index.pinning)
+    # Every chunk, in order: one tuple that the vector and the lexical index of these sources both
+    # hold, so their row numbers agree and neither has to wait for the other to be built.
+    chunks: tuple[Chunk, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        chunks = tuple(chunk for document in self.documents for chunk in document.chunks)
+        object.__setattr__(self, "chunks", chunks)
 
 
 class IndexManager:
@@ -151,10 +158,9 @@ class IndexManager:
         """
         if not self.has_sources(slot.name):
             return
-        documents = self.sources[slot.name].documents  # the latest read of its sources
-        # Words first: while the vectors are built, a degraded search answers from these sources.
-        slot.lexical = lexical = await lexical_for(slot.lexical, self.sources[slot.name])
-        chunks = lexical.chunks  # one tuple for both indexes: their row numbers agree
+        source = self.sources[slot.name]  # the latest read of its sources
+        # The watcher's tick builds the lexical index of the same chunk tuple beside this rebuild.
+        documents, chunks = source.documents, source.chunks
         previous = slot.move(IndexState.REBUILDING)
         slot.set_progress(Progress(0, len(chunks)))
         self.bus.publish(slot.name, previous, slot.status(), f"rebuilding in {space.describe()}")
@@ -193,9 +199,9 @@ class IndexManager:
         """
         if not self.has_sources(slot.name):
             return  # nothing to build yet: it is rebuilt in full once its sources load
-        documents = self.sources[slot.name].documents
-        lexical = await lexical_for(slot.lexical, self.sources[slot.name])
-        chunks = lexical.chunks  # one tuple for both indexes: their row numbers agree
+        source = self.sources[slot.name]
+        documents, chunks = source.documents, source.chunks
+        lexical = await lexical_for(slot.lexical, source, chunks)  # swapped in with the vectors
         try:
             index = await build_index(chunks, self.provider, space, self.cache, slot.note_progress)
         except Exception as exc:
@@ -219,10 +225,11 @@ class IndexManager:
             if not self.has_sources(slot.name):
                 continue
             source = self.sources[slot.name]
-            if slot.state is IndexState.READY:
-                source = replace(source, documents=slot.documents)
+            chunks = source.chunks
+            if slot.state is IndexState.READY and slot.index is not None:
+                chunks = slot.index.chunks  # the very tuple its vectors were built from
             before = slot.lexical
-            lexical = await lexical_for(before, source)
+            lexical = await lexical_for(before, source, chunks)
             if slot.lexical is before:  # a swap meanwhile brought its own: keep that one
                 slot.lexical = lexical
 
