@@ -165,20 +165,12 @@ class Watcher:
 
     async def _tick(self) -> Outcome:
         self.ticks += 1
-        # Words need no provider: the lexical indexes are brought up to date even while it is down,
-        # beside the probe and any rebuild rather than before them (seconds on a large corpus).
-        words = asyncio.create_task(self.manager.prepare_lexical(), name="semsearch-lexical")
-        try:
-            outcome = await self._dense_tick()
-        except BaseException:
-            words.cancel()
-            await asyncio.wait([words])
-            if not words.cancelled():
-                words.exception()  # the tick's own error is the one raised; this one is only retrieved
-            raise
-        await words
-        # Sources read again during this tick may have been rebuilt from after the words started:
-        # a second pass catches those up (for every other index it is one identity check).
+        # Words need no provider: ready even while it is down. Before the probe rather than beside
+        # it: tokenising holds the GIL, and on 2 cores it slowed the rebuild more than it saved.
+        await self.manager.prepare_lexical()
+        outcome = await self._dense_tick()
+        # Sources read again during the tick may have been rebuilt since: a second pass catches
+        # their words up (for every other index it is one identity check).
         await self.manager.prepare_lexical()
         return outcome
 
