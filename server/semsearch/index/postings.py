@@ -1,6 +1,6 @@
 """Inverted metadata postings, so a filter costs set lookups instead of a scan of every chunk.
 
-The same matching rule as the vector index's: a filter value matches the whole metadata value or
+Shared by the vector and the lexical index: a filter value matches the whole metadata value or
 one item of a comma-joined list (tags: "a, b").
 """
 

@@ -14,15 +14,11 @@ import numpy as np
 from semsearch.corpus import Chunk
 from semsearch.embeddings.space import EmbeddingSpace
 from semsearch.index.batch import SearchSpec, search_many
+from semsearch.index.postings import MetadataPostings
 from semsearch.index.scored import ScoredChunk
 
 # Norms are computed in float32: a little headroom keeps the rounding bound an upper bound.
 _NORM_HEADROOM = 1.001
-
-
-def _metadata_values(value: str) -> set[str]:
-    """A filter matches the whole value or one item of a comma-joined list (tags: "a, b")."""
-    return {value, *(item.strip() for item in value.split(",") if item.strip())}
 
 
 class VectorIndex:
@@ -39,13 +35,7 @@ class VectorIndex:
         # The longest row bounds every score's rounding error (see index.topk).
         squares = np.einsum("ij,ij->i", self.matrix, self.matrix) if len(self.chunks) else np.zeros(1)
         self.max_row_norm = math.sqrt(float(squares.max())) * _NORM_HEADROOM
-        # Inverted metadata postings so a filter costs set lookups, not a scan of every chunk.
-        postings: dict[tuple[str, str], list[int]] = {}
-        for row, chunk in enumerate(self.chunks):
-            for key, value in chunk.metadata.items():
-                for item in _metadata_values(value):
-                    postings.setdefault((key, item), []).append(row)
-        self._postings = {k: np.asarray(v, dtype=np.int64) for k, v in postings.items()}
+        self.postings = MetadataPostings(self.chunks)  # a filter costs lookups, not a scan
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -56,11 +46,7 @@ class VectorIndex:
 
     def filter_rows(self, metadata_filter: Mapping[str, str]) -> np.ndarray | None:
         """Row numbers passing the filter (ascending), or None when there is no filter."""
-        rows: np.ndarray | None = None
-        for key, value in metadata_filter.items():
-            hit = self._postings.get((key, value), np.empty(0, dtype=np.int64))
-            rows = hit if rows is None else np.intersect1d(rows, hit, assume_unique=True)
-        return rows
+        return self.postings.rows(metadata_filter)
 
     def check_query(self, query: np.ndarray) -> None:
         if query.shape != (self.space.dimensions,):
