@@ -26,6 +26,7 @@ from semsearch.observability.http import MetricsEndpoint, start_metrics_endpoint
 from semsearch.observability.prometheus import PrometheusMetrics
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from semsearch.service.server import RunningServer, start_server
+from semsearch.store import LocalStore
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +165,16 @@ async def running(
         if cache is not None:
             stack.callback(cache.close)
         manager = IndexManager(
-            sources, provider, cache=cache, query_cache=QueryCache(config.cache.query_cache_size)
+            sources,
+            provider,
+            store=LocalStore(cache),
+            query_cache=QueryCache(config.cache.query_cache_size),
         )
         watcher = Watcher(manager, watcher_timing(config))
+        migrator = Migrator(manager, config.embeddings.regime)
+        manager.attach(waker=watcher, migration=migrator)
         stack.push_async_callback(watcher.stop)
-        stack.push_async_callback(Migrator(manager, config.embeddings.regime).stop)  # before the watcher
+        stack.push_async_callback(migrator.stop)  # before the watcher
         server = await start_server(
             manager,
             config.server.listen,

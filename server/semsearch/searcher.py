@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ from semsearch.errors import (
 from semsearch.index import ScoredChunk, SearchCoalescer, SearchSpec, VectorIndex
 from semsearch.index.lexical import LexicalIndex
 from semsearch.index.topk import canonical_scores
-from semsearch.lifecycle import IndexManager, IndexState
+from semsearch.lifecycle import IndexManager, IndexState, ServingGeneration
 from semsearch.observability import NO_METRICS, Metrics, SearchOutcome
 from semsearch.query import SearchMode, SearchQuery
 from semsearch.ranking import Contribution, Hit, depth, rank
@@ -96,34 +95,24 @@ def _named(lexical: LexicalIndex, query: SearchQuery) -> list[Chunk]:
     return [chunk for chunk in chunks if chunk is not None]
 
 
-def _dense_scorer(
-    index: VectorIndex, lexical: LexicalIndex | None, vector: np.ndarray
-) -> Callable[[Chunk], float | None]:
-    """The dense score of any chunk of ``index`` (for hits only words found): the canonical score,
-    the very value dense search would give it."""
-
-    # Built from one chunk tuple and swapped together, the two indexes share their row numbers.
-    rows = lexical.rows if lexical is not None and lexical.chunks is index.chunks else _rows_of(index)
+def _dense_scorer(generation: ServingGeneration, vector: np.ndarray) -> Callable[[Chunk], float | None]:
+    """The dense score of any chunk of a generation (for hits only words found): the canonical
+    score, the very value dense search would give it. Both indexes of a generation share its rows."""
+    vectors, rows = generation.vectors, generation.lexical.rows
+    assert vectors is not None
 
     def score(chunk: Chunk) -> float | None:
         row = rows.get(chunk.id)
         if row is None:
             return None
-        return float(canonical_scores(index.matrix, np.array([row]), vector)[0])
+        return float(canonical_scores(vectors.matrix, np.array([row]), vector)[0])
 
     return score
 
 
-_ROWS: weakref.WeakKeyDictionary[VectorIndex, dict[str, int]] = weakref.WeakKeyDictionary()
-
-
-def _rows_of(index: VectorIndex) -> dict[str, int]:
-    """Chunk id -> row of an index whose lexical index came from another chunk tuple (a migration's
-    swap), built once per index object."""
-    rows = _ROWS.get(index)
-    if rows is None:
-        rows = _ROWS[index] = {chunk.id: row for row, chunk in enumerate(index.chunks)}
-    return rows
+def _vectors(generation: ServingGeneration) -> VectorIndex:
+    assert generation.vectors is not None  # only generations with vectors serve dense search
+    return generation.vectors
 
 
 def _lexical_scorer(lexical: LexicalIndex, text: str) -> Callable[[Chunk], float | None]:
@@ -200,12 +189,15 @@ class Searcher:
                     raise
                 for s in slots:  # without the query's vector no index can serve dense search
                     refused.setdefault(s.name, UnavailableIndex(s.name, s.state, exc.reason, exc.message))
-        # Take each index reference only now, after the await: a swap meanwhile is seen here.
-        dense: list[tuple[str, VectorIndex, LexicalIndex | None]] = []
+        # Take each generation only now, after the await: a swap meanwhile is seen here. One
+        # reference per index: its words, vectors and space are of one build.
+        dense: list[tuple[str, ServingGeneration]] = []
         lexical_only: list[tuple[str, LexicalIndex]] = []
         for name in names:
             slot = self.manager.slots[name]
-            index, lexical = slot.index, slot.lexical
+            serving = slot.serving
+            index = serving.vectors if serving is not None else None
+            lexical = serving.lexical if serving is not None else None
             if words_only:
                 if lexical is not None:
                     lexical_only.append((name, lexical))
@@ -217,7 +209,8 @@ class Searcher:
                 why = _not_ready(name, slot.state)
             if why is None and index is not None and embedded is not None:
                 if index.space.admits(embedded):
-                    dense.append((name, index, lexical))
+                    assert serving is not None
+                    dense.append((name, serving))
                     continue
                 why = UnavailableIndex(
                     name, slot.state, EmbeddingSpaceChanged.reason, _mismatch(embedded, name, index)
@@ -241,7 +234,7 @@ class Searcher:
         self,
         query: SearchQuery,
         embedded: Embeddings | None,
-        dense: list[tuple[str, VectorIndex, LexicalIndex | None]],
+        dense: list[tuple[str, ServingGeneration]],
         lexical_only: list[tuple[str, LexicalIndex]],
     ) -> list[Contribution]:
         """Each index's hits per signal: dense where it serves, words in HYBRID and where degraded."""
@@ -256,16 +249,16 @@ class Searcher:
                 vector, wanted, query.min_score, query.metadata_filter, collapse=not query.all_chunks
             )
             # Every index at once: each joins its own index's batch.
-            found = await asyncio.gather(*(self.coalescer.search(index, spec) for _, index, _ in dense))
-            for (name, index, lexical), scored in zip(dense, found, strict=True):
-                words = lexical if hybrid else None
+            found = await asyncio.gather(*(self.coalescer.search(_vectors(g), spec) for _, g in dense))
+            for (name, generation), scored in zip(dense, found, strict=True):
+                words = generation.lexical if hybrid else None
                 contributions.append(
                     Contribution(
                         name,
                         dense=scored,
                         lexical=await self._words(words, query, wanted) if words is not None else None,
                         named=_named(words, query) if words is not None else (),
-                        dense_of=_dense_scorer(index, lexical, vector),
+                        dense_of=_dense_scorer(generation, vector),
                     )
                 )
         for name, lexical in lexical_only:

@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from semsearch.corpus import Chunk
-from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpace, SpaceMoved
+from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace, SpaceMoved
 from semsearch.index import VectorIndex
 from semsearch.lifecycle.slot import Progress
 from semsearch.observability import RebuildOutcome
+from semsearch.store import VectorCache
 
 DOCUMENT_TASK = "document"
 
@@ -27,7 +28,7 @@ async def build_index(
     chunks: Sequence[Chunk],
     provider: EmbeddingProvider,
     space: EmbeddingSpace,
-    cache: EmbeddingCache | None = None,
+    cache: VectorCache | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> VectorIndex:
     """Raises SpaceMoved when the provider answers from another space, ProviderError otherwise."""
@@ -51,7 +52,7 @@ async def _build(
     chunks: Sequence[Chunk],
     provider: EmbeddingProvider,
     space: EmbeddingSpace,
-    cache: EmbeddingCache | None,
+    cache: VectorCache | None,
     on_progress: Callable[[Progress], None] | None,
 ) -> VectorIndex:
     total = len(chunks)

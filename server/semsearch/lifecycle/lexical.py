@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from semsearch.corpus import Chunk
 from semsearch.index.lexical import LexicalIndex
+from semsearch.lifecycle.sources import IndexSource
 from semsearch.logs import event
-
-if TYPE_CHECKING:
-    from semsearch.lifecycle.manager import IndexSource
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +31,9 @@ async def build_lexical(source: IndexSource, chunks: tuple[Chunk, ...]) -> Lexic
 async def lexical_for(
     current: LexicalIndex | None, source: IndexSource, chunks: tuple[Chunk, ...]
 ) -> LexicalIndex:
-    """``current`` when it was built from exactly ``chunks`` (of ``source``), else a new build."""
-    # Unchanged sources hold the very same chunk objects: the comparison is an identity check.
+    """``current`` when it was built from chunks equal to ``chunks`` (of ``source``), else a new
+    build. Callers build their vectors from the returned index's ``chunks``, so both share one tuple."""
+    # Unchanged sources hold the very same chunk objects: usually an identity check.
     if current is not None and (current.chunks is chunks or current.chunks == chunks):
         return current
     return await build_lexical(source, chunks)

@@ -1,7 +1,13 @@
-"""The index manager: owns every slot and the recorded spaces, and performs each lifecycle step.
+"""The index manager: the one owner of lifecycle state.
 
-All state lives on one event loop and is mutated only here (driven by the watcher); readers take
-immutable snapshots. Every state change is published on the bus.
+It holds every slot, the recorded spaces (``provider_space``: what the last probe saw;
+``built_space``: advanced only when every index rebuilt in it) and the requested rebuilds, and it
+alone writes them. The watcher and the migrator decide *when*; they ask the manager through named
+methods (``record_probe``, ``mark_built``, ``take_forced``, ``adopt_migration``…) and never touch a
+slot. Every generation swapped in is first put in the store and made current there.
+
+Everything runs on one event loop; readers take immutable snapshots (``status()``) or one
+reference to a slot's serving generation. Every state change is published on the bus.
 """
 
 from __future__ import annotations
@@ -9,23 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
-from semsearch.corpus import Chunk, CorpusError, Document, load_corpus, source_signature
-from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, EmbeddingSpace, ProviderError, QueryCache
+from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace, ProviderError, QueryCache
 from semsearch.errors import IndexNotFound
+from semsearch.index import VectorIndex
 from semsearch.lifecycle.builder import build_index
 from semsearch.lifecycle.events import EventBus
+from semsearch.lifecycle.generation import ServingGeneration
 from semsearch.lifecycle.lexical import lexical_for
-from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress
+from semsearch.lifecycle.migration_status import Migrations
+from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress, Shadow
+from semsearch.lifecycle.sources import IndexSource, Sources
 from semsearch.lifecycle.state import IndexState
 from semsearch.logs import event
-
-if TYPE_CHECKING:
-    from semsearch.lifecycle.migration import Migrator
+from semsearch.store import GenerationStore, LocalStore, VectorCache
 
 log = logging.getLogger(__name__)
 
@@ -47,59 +52,60 @@ class WakeTarget(Protocol):
     def wake(self, reason: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class IndexSource:
-    """What an index is built from: its name and kind, its loaded documents, and where they came from.
-
-    With a ``path`` the manager can notice edits (``signature``) and read the sources again.
-    ``load_error`` says why they could not be read at start: such an index has no documents and
-    waits PARKED, without holding back the others, until its files load.
-    """
-
-    name: str
-    kind: str
-    documents: tuple[Document, ...]
-    path: Path | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    signature: str = ""
-    load_error: str = ""
-    pin_identifiers: bool = True  # a query naming a document puts it first (see index.pinning)
-    # Every chunk, in order: one tuple that the vector and the lexical index of these sources both
-    # hold, so their row numbers agree and neither has to wait for the other to be built.
-    chunks: tuple[Chunk, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        chunks = tuple(chunk for document in self.documents for chunk in document.chunks)
-        object.__setattr__(self, "chunks", chunks)
-
-
 class IndexManager:
     def __init__(
         self,
         sources: Sequence[IndexSource],
         provider: EmbeddingProvider,
         bus: EventBus | None = None,
-        cache: EmbeddingCache | None = None,
+        store: GenerationStore | None = None,
         query_cache: QueryCache | None = None,
     ) -> None:
         self.provider = provider
         self.bus = bus or EventBus()
-        self.cache = cache
+        self.store: GenerationStore = store if store is not None else LocalStore()
         self.query_cache = query_cache or QueryCache(0)
-        self.sources = {s.name: s for s in sources}  # the latest read of each index's sources
+        self.sources = Sources(sources)  # the latest read of each index's sources
         self.slots = {s.name: IndexSlot(s.name, s.kind, s.documents) for s in sources}
         for source in sources:
             if source.load_error:
                 self.slots[source.name].last_error = f"{SOURCES_UNLOADABLE}: {source.load_error}"
-        self.provider_space: EmbeddingSpace | None = None  # what the last successful probe saw
-        self.built_space: EmbeddingSpace | None = None  # advanced only when every index rebuilt in it
-        self.probed_at: float | None = None
-        self.forced: dict[str, str] = {}  # index -> reason of a requested rebuild
-        self.waker: WakeTarget | None = None
-        self.migration: Migrator | None = None  # set by a Migrator (planned model changes)
+        self._provider_space: EmbeddingSpace | None = None
+        self._built_space: EmbeddingSpace | None = None
+        self._probed_at: float | None = None
+        self._forced: dict[str, str] = {}  # index -> reason of a requested rebuild
+        self._waker: WakeTarget | None = None
+        self.migration: Migrations | None = None
         self.steps = asyncio.Lock()  # one lifecycle step at a time: a watcher tick or a migration's swap
 
+    def attach(self, waker: WakeTarget, migration: Migrations | None = None) -> None:
+        """Wiring (done by the app): who to wake, and whose migrations to report."""
+        self._waker, self.migration = waker, migration
+
     # -- reading -------------------------------------------------------------------------------
+    @property
+    def provider_space(self) -> EmbeddingSpace | None:
+        """What the last successful probe saw."""
+        return self._provider_space
+
+    @property
+    def built_space(self) -> EmbeddingSpace | None:
+        """Advanced only when every index rebuilt in it."""
+        return self._built_space
+
+    @property
+    def probed_at(self) -> float | None:
+        return self._probed_at
+
+    @property
+    def forced(self) -> Mapping[str, str]:
+        """Requested rebuilds not yet done: index -> reason."""
+        return dict(self._forced)
+
+    @property
+    def cache(self) -> VectorCache | None:
+        return self.store.cache
+
     def statuses(self) -> list[IndexStatus]:
         return [slot.status() for slot in self.slots.values()]
 
@@ -122,20 +128,36 @@ class IndexManager:
     # -- requests from other layers --------------------------------------------------------------
     def wake(self, reason: str) -> None:
         """Ask the watcher to look at the provider now (a query saw another space, a reindex)."""
-        if self.waker is not None:
-            self.waker.wake(reason)
+        if self._waker is not None:
+            self._waker.wake(reason)
 
     def request_rebuild(self, names: Sequence[str], reason: str) -> list[IndexStatus]:
         """Schedule a rebuild of ``names`` (all when empty); a READY index keeps serving meanwhile."""
         targets = list(names) or list(self.slots)
         statuses = [self.status(name) for name in targets]  # an unknown name schedules nothing
         for name in targets:
-            self.forced[name] = reason
-            # Forget the sources' signature: the watcher reads them again before rebuilding.
-            self.sources[name] = replace(self.sources[name], signature="")
+            self._forced[name] = reason
+            self.sources.forget_signature(name)  # the watcher reads them again before rebuilding
         event(log, "reindex_requested", indexes=",".join(targets), reason=reason)
         self.wake(f"reindex requested: {reason}")
         return statuses
+
+    # -- the watcher's records -------------------------------------------------------------------
+    def record_probe(self, space: EmbeddingSpace) -> None:
+        self._provider_space, self._probed_at = space, time.time()
+
+    def mark_built(self, space: EmbeddingSpace) -> None:
+        """Every index rebuilt in ``space``: it becomes the recorded space."""
+        self._built_space = space
+
+    def force(self, name: str, reason: str) -> None:
+        """Ask for a rebuild of ``name`` unless one is already asked for."""
+        self._forced.setdefault(name, reason)
+
+    def take_forced(self) -> dict[str, str]:
+        """The requested rebuilds, now owned by the caller (who forces again what fails)."""
+        taken, self._forced = self._forced, {}
+        return taken
 
     # -- lifecycle steps (called by the watcher) -------------------------------------------------
     def announce(self) -> None:
@@ -146,7 +168,9 @@ class IndexManager:
         """Every READY index stops serving at once; none may serve outside ``built_space``."""
         for slot in self.slots.values():
             if slot.state is IndexState.READY:
-                slot.index = None  # release the matrix: it will never serve again
+                serving = slot.serving
+                if serving is not None:
+                    slot.serve(serving.parked())  # release the matrix: it will never serve again
                 previous = slot.move(IndexState.PARKED)
                 self.bus.publish(slot.name, previous, slot.status(), reason)
 
@@ -159,14 +183,12 @@ class IndexManager:
         if not self.has_sources(slot.name):
             return
         source = self.sources[slot.name]  # the latest read of its sources
-        # The watcher's tick builds the lexical index of the same chunk tuple beside this rebuild.
-        documents, chunks = source.documents, source.chunks
         previous = slot.move(IndexState.REBUILDING)
-        slot.set_progress(Progress(0, len(chunks)))
+        slot.set_progress(Progress(0, len(source.chunks)))
         self.bus.publish(slot.name, previous, slot.status(), f"rebuilding in {space.describe()}")
         started = time.perf_counter()
         try:
-            index = await build_index(chunks, self.provider, space, self.cache, slot.set_progress)
+            generation = await self._build(slot, source, space, slot.set_progress)
         except BaseException as exc:
             # Whatever went wrong (a provider failure, a bug, a cancelled shutdown), the slot must
             # not stay REBUILDING: it goes back to PARKED and says why; the caller decides what next.
@@ -176,62 +198,91 @@ class IndexManager:
             if not isinstance(exc, ProviderError | asyncio.CancelledError):
                 event(log, "rebuild_crashed", level=logging.ERROR, exc_info=True, index=slot.name)
             raise
-        # The swap: one synchronous step, so a search sees the old index or the new one, never a mix.
-        slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
-        slot.generation += 1
-        previous = slot.move(IndexState.READY)
-        self.bus.publish(slot.name, previous, slot.status(), "rebuilt")
+        self._swap(slot, generation, "rebuilt")
+        await self._drop_old(slot.name)
         event(
             log,
             "index_built",
             index=slot.name,
-            chunks=len(chunks),
+            chunks=generation.chunk_count,
             cached=slot.last_progress.cached,
             space=space.describe(),
             seconds=round(time.perf_counter() - started, 3),
-            generation=slot.generation,
+            generation=generation.number,
         )
 
     async def refresh(self, slot: IndexSlot, space: EmbeddingSpace, reason: str) -> None:
         """Rebuild a READY index from its latest sources in the background, then swap it in.
 
-        The old index serves until the swap; with the cache only new or edited chunks are embedded.
+        The old generation serves until the swap; with the cache only new or edited chunks are embedded.
         """
         if not self.has_sources(slot.name):
             return  # nothing to build yet: it is rebuilt in full once its sources load
-        source = self.sources[slot.name]
-        documents, chunks = source.documents, source.chunks
-        lexical = await lexical_for(slot.lexical, source, chunks)  # swapped in with the vectors
         try:
-            index = await build_index(chunks, self.provider, space, self.cache, slot.note_progress)
+            generation = await self._build(slot, self.sources[slot.name], space, slot.note_progress)
         except Exception as exc:
             self.note_error(slot, _describe_failure(exc))
             if not isinstance(exc, ProviderError):
                 event(log, "refresh_crashed", level=logging.ERROR, exc_info=True, index=slot.name)
             raise
-        # The swap: documents, both indexes and space change together in one synchronous step.
-        slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
-        slot.lexical = lexical
-        slot.generation += 1
+        self._swap(slot, generation, reason)
+        await self._drop_old(slot.name)
+
+    async def _build(
+        self,
+        slot: IndexSlot,
+        source: IndexSource,
+        space: EmbeddingSpace,
+        on_progress: Callable[[Progress], None],
+    ) -> ServingGeneration:
+        """The next generation of ``slot`` from ``source``, stored and made current in the store."""
+        lexical = await lexical_for(slot.lexical, source, source.chunks)
+        vectors = await build_index(lexical.chunks, self.provider, space, self.cache, on_progress)
+        generation = ServingGeneration.built(slot.generation + 1, source.documents, lexical, vectors)
+        await self._store(slot.name, generation)
+        return generation
+
+    async def _store(self, name: str, generation: ServingGeneration) -> None:
+        vectors = generation.vectors
+        assert vectors is not None and generation.space is not None
+        await asyncio.to_thread(
+            self.store.put_generation,
+            name,
+            generation.number,
+            generation.space,
+            generation.documents,
+            vectors.matrix,
+        )
+        await asyncio.to_thread(self.store.make_current, name, generation.number)
+
+    def _swap(self, slot: IndexSlot, generation: ServingGeneration, reason: str) -> None:
+        """One synchronous step: the generation, the state and the error change together."""
+        slot.serve(generation)
+        slot.last_error = ""
         previous = slot.move(IndexState.READY)
         self.bus.publish(slot.name, previous, slot.status(), reason)
 
+    async def _drop_old(self, name: str) -> None:
+        """The swapped-out generation leaves the store too; failing to drop it costs only space."""
+        try:
+            await asyncio.to_thread(self.store.drop_generations, name, 1)
+        except Exception as exc:
+            event(log, "generation_drop_failed", level=logging.WARNING, index=name, error=str(exc))
+
     async def prepare_lexical(self) -> None:
-        """Keep every index's lexical index in line with its documents, so that a lexical or
-        degraded search answers before (or without) any embedding: a READY index's with the
-        documents its vectors were built from (a swap that brought none, a migration's, catches up
-        here), any other's with its latest sources."""
+        """Give every index that can answer with words a lexical index, before (or without) any
+        embedding: a READY index keeps the one of its generation; any other gets one of its
+        latest sources, in a words-only generation."""
         for slot in self.slots.values():
-            if not self.has_sources(slot.name):
+            if not self.has_sources(slot.name) or slot.state is IndexState.READY:
                 continue
             source = self.sources[slot.name]
-            chunks = source.chunks
-            if slot.state is IndexState.READY and slot.index is not None:
-                chunks = slot.index.chunks  # the very tuple its vectors were built from
-            before = slot.lexical
-            lexical = await lexical_for(before, source, chunks)
-            if slot.lexical is before:  # a swap meanwhile brought its own: keep that one
-                slot.lexical = lexical
+            before = slot.serving
+            lexical = await lexical_for(slot.lexical, source, source.chunks)
+            if before is not None and before.lexical is lexical:
+                continue  # already the words of these sources
+            if slot.serving is before:  # no swap meanwhile (a swap brings its own words)
+                slot.serve(ServingGeneration.words_only(source.documents, lexical, before))
 
     def note_error(self, slot: IndexSlot, error: str, reason: str = "") -> None:
         """Record a failure (or its end, with ``error=""``) that leaves the state as it is — the old
@@ -240,42 +291,65 @@ class IndexManager:
             slot.last_error = error
             self.bus.publish(slot.name, slot.state, slot.status(), reason or error)
 
+    # -- planned migrations (called by the migrator) ---------------------------------------------
+    def set_shadow(self, slot: IndexSlot, shadow: Shadow | None) -> None:
+        slot.shadow = shadow
+
+    async def adopt_migration(
+        self,
+        shadows: Mapping[str, tuple[IndexSource, VectorIndex]],
+        space: EmbeddingSpace,
+        on_swapped: Callable[[Sequence[IndexSlot]], None],
+    ) -> list[str]:
+        """Swap every migrated index, the query model and the query cache in one synchronous step
+        (after each new generation is stored), so a search sees all the old indexes or all the new
+        ones. ``on_swapped`` runs right after, in the same step (the migrator reports the swap).
+        Returns the indexes whose sources were edited while their shadow was built."""
+        generations: dict[str, ServingGeneration] = {}
+        for name, (source, built) in shadows.items():
+            slot = self.slots[name]
+            lexical = await lexical_for(slot.lexical, source, built.chunks)
+            vectors = built
+            if lexical.chunks is not built.chunks:  # equal chunks, another tuple: share one
+                vectors = VectorIndex(lexical.chunks, built.matrix, built.space)
+            generations[name] = ServingGeneration.built(
+                slot.generation + 1, source.documents, lexical, vectors
+            )
+            await self._store(name, generations[name])
+        # From here to the end: no await, so nothing runs between the first swap and the last.
+        stale = []
+        for name, generation in generations.items():
+            slot = self.slots[name]
+            if self.sources[name].documents != generation.documents:
+                stale.append(name)  # edited while its shadow was built: refreshed next tick
+            slot.serve(generation)  # the old matrix goes (a search holding it finishes on it first)
+            slot.last_error, slot.shadow = "", None
+            slot.move(IndexState.READY)
+        self.provider.model = space.model
+        self._provider_space = self._built_space = space
+        self.query_cache.clear(space, f"model migrated to {space.describe()}")
+        on_swapped([self.slots[name] for name in generations])
+        for name in stale:
+            self.force(name, "sources changed during the migration")
+        if stale:
+            self.wake("sources changed during the migration")
+        for name in generations:
+            await self._drop_old(name)
+        return stale
+
     # -- sources -------------------------------------------------------------------------------
     async def reread_sources(self) -> list[str]:
         """Read again the sources whose files changed; return the indexes whose documents changed.
 
         A corpus that no longer loads keeps its last good documents and says why in ``last_error``.
         """
-        reread = []
-        for name, source in list(self.sources.items()):
-            if source.path is None:
-                continue
-            signature = await asyncio.to_thread(source_signature, source.kind, source.path)
-            if signature == source.signature:
-                self._sources_load_again(name)  # back to exactly the last good read
-                continue
-            try:
-                loaded = await asyncio.to_thread(load_corpus, source.kind, source.path, source.options)
-            except CorpusError as exc:
-                event(log, "sources_unloadable", level=logging.WARNING, index=name, error=str(exc))
-                self.note_error(self.slots[name], f"{SOURCES_UNLOADABLE}: {exc}")
-                continue
-            documents = tuple(loaded)
-            self._sources_load_again(name)
-            self.sources[name] = replace(source, documents=documents, signature=signature, load_error="")
-            if documents != self.slots[name].documents:
-                reread.append(name)
-                event(
-                    log,
-                    "sources_changed",
-                    index=name,
-                    documents=len(documents),
-                    chunks=sum(len(d.chunks) for d in documents),
-                )
-        return reread
-
-    def _sources_load_again(self, name: str) -> None:
-        slot = self.slots[name]
-        if slot.last_error.startswith(SOURCES_UNLOADABLE):
-            event(log, "sources_loadable_again", index=name)
-            self.note_error(slot, "", reason="sources load again")
+        served = {name: slot.documents for name, slot in self.slots.items()}
+        reread = await self.sources.reread(served)
+        for name in reread.loadable:
+            slot = self.slots[name]
+            if slot.last_error.startswith(SOURCES_UNLOADABLE):
+                event(log, "sources_loadable_again", index=name)
+                self.note_error(slot, "", reason="sources load again")
+        for name, error in reread.unloadable.items():
+            self.note_error(self.slots[name], f"{SOURCES_UNLOADABLE}: {error}")
+        return list(reread.changed)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from semsearch.corpus import Document
 from semsearch.embeddings import (
     EmbeddingProvider,
     EmbeddingSpace,
@@ -39,6 +38,7 @@ from semsearch.lifecycle.events import StateChange
 from semsearch.lifecycle.manager import IndexManager
 from semsearch.lifecycle.migration_status import MigrationPhase, MigrationStatus
 from semsearch.lifecycle.slot import IndexSlot, Progress, Shadow
+from semsearch.lifecycle.sources import IndexSource
 from semsearch.lifecycle.state import IndexState
 from semsearch.logs import event
 
@@ -86,7 +86,6 @@ class Migrator:
         self._starting = asyncio.Lock()  # one start at a time: a second one sees the first
         self._stopping: tuple[MigrationPhase, str] | None = None  # why the task is being stopped
         self._done_before = Progress()  # chunks of the shadows already built
-        manager.migration = self
         manager.bus.add_listener(self._on_change)
 
     # -- requests ------------------------------------------------------------------------------
@@ -205,13 +204,13 @@ class Migrator:
     async def _run(self, slots: Sequence[IndexSlot], space: EmbeddingSpace) -> None:
         started = time.perf_counter()
         view = asking_for(self.manager.provider, space.model)
-        shadows: dict[str, tuple[tuple[Document, ...], VectorIndex]] = {}
+        shadows: dict[str, tuple[IndexSource, VectorIndex]] = {}
         try:
             for slot in slots:
                 shadows[slot.name] = await self._build(slot, view, space)
             async with self.manager.steps:  # never inside a watcher tick: its probe would undo us
                 self._check_unchanged(slots)
-                self._swap(slots, shadows, space)
+                await self.manager.adopt_migration(shadows, space, self._swapped)
             shadows.clear()
             event(
                 log,
@@ -238,17 +237,17 @@ class Migrator:
 
     async def _build(
         self, slot: IndexSlot, view: EmbeddingProvider, space: EmbeddingSpace
-    ) -> tuple[tuple[Document, ...], VectorIndex]:
-        documents = self.manager.sources[slot.name].documents  # the latest read of its sources
-        chunks = tuple(chunk for doc in documents for chunk in doc.chunks)
+    ) -> tuple[IndexSource, VectorIndex]:
+        source = self.manager.sources[slot.name]  # the latest read of its sources
+        chunks = source.chunks
         generation = slot.generation + 1
-        slot.shadow = Shadow(space, generation, Progress(0, len(chunks)))
+        self.manager.set_shadow(slot, Shadow(space, generation, Progress(0, len(chunks))))
         self._publish(slot, f"migrating: building generation {generation} in {space.describe()}")
         reported = 0
 
         def on_progress(progress: Progress) -> None:
             nonlocal reported
-            slot.shadow = Shadow(space, generation, progress)
+            self.manager.set_shadow(slot, Shadow(space, generation, progress))
             self._note_progress(progress)
             step = progress.done * PROGRESS_EVENTS // max(progress.total, 1)
             if reported < step < PROGRESS_EVENTS:
@@ -262,11 +261,11 @@ class Migrator:
         self._done_before = Progress(
             self._done_before.done + done.done, 0, self._done_before.cached + done.cached
         )
-        slot.shadow = Shadow(space, generation, done, built=True)
+        self.manager.set_shadow(slot, Shadow(space, generation, done, built=True))
         assert self.status is not None
         self.status = replace(self.status, indexes_built=self.status.indexes_built + 1)
         self._publish(slot, f"migrating: generation {generation} built in {space.describe()}")
-        return documents, index
+        return source, index
 
     def _note_progress(self, progress: Progress) -> None:
         assert self.status is not None
@@ -285,28 +284,10 @@ class Migrator:
         if moved or self.manager.provider.model != self.status.source_model:
             raise _Stale(f"the indexes changed during the migration ({', '.join(moved) or 'model'})")
 
-    def _swap(
-        self,
-        slots: Sequence[IndexSlot],
-        shadows: dict[str, tuple[tuple[Document, ...], VectorIndex]],
-        space: EmbeddingSpace,
-    ) -> None:
-        """One synchronous step: every index, the query model and the query cache change together."""
-        manager = self.manager
-        stale = []
-        for slot in slots:
-            documents, index = shadows[slot.name]
-            if manager.sources[slot.name].documents != documents:
-                stale.append(slot.name)  # edited while its shadow was built: refreshed next tick
-            # The old matrix goes with this assignment (a search holding it finishes on it first).
-            slot.documents, slot.index, slot.space, slot.last_error = documents, index, space, ""
-            slot.generation += 1
-            slot.shadow = None
-            slot.move(IndexState.READY)
-        manager.provider.model = space.model
-        manager.provider_space = manager.built_space = space
-        manager.query_cache.clear(space, f"model migrated to {space.describe()}")
-        assert self.status is not None
+    def _swapped(self, slots: Sequence[IndexSlot]) -> None:
+        """Called by the manager in the swap's synchronous step: the migration succeeded."""
+        space = self.manager.built_space
+        assert self.status is not None and space is not None
         self.status = replace(self.status, phase=MigrationPhase.SUCCEEDED, finished_at=time.time())
         for position, slot in enumerate(slots):
             self._publish(
@@ -315,10 +296,6 @@ class Migrator:
                 previous=IndexState.READY,
                 step_remaining=len(slots) - 1 - position,
             )
-        for name in stale:
-            manager.forced.setdefault(name, "sources changed during the migration")
-        if stale:
-            manager.wake("sources changed during the migration")
 
     # -- endings -------------------------------------------------------------------------------
     def _on_change(self, change: StateChange) -> None:
@@ -341,7 +318,7 @@ class Migrator:
         if status is None or not status.running:
             return  # the swap already happened: a late cancel changes nothing
         for slot in self._slots:
-            slot.shadow = None  # the shadows' matrices go with the task's frame
+            self.manager.set_shadow(slot, None)  # the shadows' matrices go with the task's frame
         self.status = replace(status, phase=phase, error=error, finished_at=time.time())
         for slot in self._slots:
             self._publish(slot, f"migration to {status.target_model} {phase.value.lower()}: {error}")

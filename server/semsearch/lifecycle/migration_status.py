@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 from semsearch.embeddings.space import EmbeddingSpace
 from semsearch.lifecycle.slot import Progress
@@ -34,3 +35,16 @@ class MigrationStatus:
     @property
     def running(self) -> bool:
         return self.phase is MigrationPhase.BUILDING
+
+
+class Migrations(Protocol):
+    """What other layers ask of planned migrations (the migrator, wired in by the app)."""
+
+    @property
+    def status(self) -> MigrationStatus | None:
+        """The running migration, or the last one."""
+        ...
+
+    async def start(self, target: str, reason: str) -> MigrationStatus: ...
+
+    async def cancel(self, reason: str) -> MigrationStatus: ...

@@ -1,14 +1,15 @@
-"""One index's slot: its retained sources, its state, and the immutable index currently serving."""
+"""One index's slot: its state and the immutable generation it serves."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
 
-from semsearch.corpus import Chunk, Document
+from semsearch.corpus import Document
 from semsearch.embeddings.space import EmbeddingSpace
 from semsearch.index import VectorIndex
 from semsearch.index.lexical import LexicalIndex
+from semsearch.lifecycle.generation import ServingGeneration
 from semsearch.lifecycle.state import IndexState, check_transition
 
 
@@ -49,26 +50,50 @@ class IndexStatus:
 
 @dataclass
 class IndexSlot:
-    """Mutated only on the event loop; readers take ``status()`` or ``index`` (one reference)."""
+    """One index's state and the generation it serves. Written only by the index manager, on the
+    event loop; readers take ``status()`` or ``serving`` (one reference, one whole generation)."""
 
     name: str
     kind: str
-    documents: tuple[Document, ...]
+    loaded: tuple[Document, ...] = ()  # the documents read at start: reported until a generation serves
     state: IndexState = IndexState.PARKED
-    index: VectorIndex | None = None
-    # The words of the same chunks: independent of any embedding space, so it stays while parked.
-    lexical: LexicalIndex | None = None
-    space: EmbeddingSpace | None = None
-    generation: int = 0
+    # None until its sources were first read into words; READY always serves one with vectors.
+    serving: ServingGeneration | None = None
     state_since: float = field(default_factory=time.time)
     last_error: str = ""
     progress: Progress | None = None
     last_progress: Progress = field(default_factory=Progress)  # of the latest build, kept after it
-    shadow: Shadow | None = None  # set by a migration while it builds this slot's next generation
+    shadow: Shadow | None = None  # set while a migration builds this slot's next generation
+
+    def serve(self, generation: ServingGeneration) -> None:
+        """The swap: the one place a slot's serving generation changes."""
+        self.serving = generation
+
+    # Read-only views of the serving generation (one reference read each).
+    @property
+    def index(self) -> VectorIndex | None:
+        serving = self.serving
+        return serving.vectors if serving is not None else None
 
     @property
-    def chunks(self) -> tuple[Chunk, ...]:
-        return tuple(chunk for doc in self.documents for chunk in doc.chunks)
+    def lexical(self) -> LexicalIndex | None:
+        serving = self.serving
+        return serving.lexical if serving is not None else None
+
+    @property
+    def documents(self) -> tuple[Document, ...]:
+        serving = self.serving
+        return serving.documents if serving is not None else self.loaded
+
+    @property
+    def space(self) -> EmbeddingSpace | None:
+        serving = self.serving
+        return serving.space if serving is not None else None
+
+    @property
+    def generation(self) -> int:
+        serving = self.serving
+        return serving.number if serving is not None else 0
 
     def move(self, new: IndexState) -> IndexState:
         """Change state after checking the transition table; return the previous state."""
@@ -89,15 +114,18 @@ class IndexSlot:
         self.last_progress = replace(progress)
 
     def status(self) -> IndexStatus:
+        serving = self.serving
         return IndexStatus(
             name=self.name,
             kind=self.kind,
             state=self.state,
-            index=self.index,
-            space=self.space,
+            index=serving.vectors if serving is not None else None,
+            space=serving.space if serving is not None else None,
             document_count=len(self.documents),
-            chunk_count=sum(len(doc.chunks) for doc in self.documents),
-            generation=self.generation,
+            chunk_count=serving.chunk_count
+            if serving is not None
+            else sum(len(d.chunks) for d in self.loaded),
+            generation=serving.number if serving is not None else 0,
             state_since=self.state_since,
             last_error=self.last_error,
             progress=self.progress,

@@ -14,7 +14,6 @@ import dataclasses
 import enum
 import logging
 import random
-import time
 from dataclasses import dataclass
 
 from semsearch.embeddings import EmbeddingSpace, ProviderError, SpaceMoved, probe_space
@@ -77,7 +76,6 @@ class Watcher:
         self._random = random.Random()
         # Set while every index is READY in the recorded space and no tick is working.
         self.settled = asyncio.Event()
-        manager.waker = self
 
     def start(self) -> None:
         self.manager.announce()
@@ -152,7 +150,7 @@ class Watcher:
                 failures=self.failures + 1,
             )
             return None
-        self.manager.provider_space, self.manager.probed_at = space, time.time()
+        self.manager.record_probe(space)
         return space
 
     async def tick(self) -> Outcome:
@@ -169,8 +167,8 @@ class Watcher:
         # it: tokenising holds the GIL, and on 2 cores it slowed the rebuild more than it saved.
         await self.manager.prepare_lexical()
         outcome = await self._dense_tick()
-        # Sources read again during the tick may have been rebuilt since: a second pass catches
-        # their words up (for every other index it is one identity check).
+        # Sources read again during the tick whose index did not get a generation from them (its
+        # rebuild failed) get their words now (for every other index it is one identity check).
         await self.manager.prepare_lexical()
         return outcome
 
@@ -181,7 +179,7 @@ class Watcher:
         manager = self.manager
         # Edited sources are read now; a reindex builds from them, otherwise they are refreshed.
         for name in await manager.reread_sources():
-            manager.forced.setdefault(name, "sources changed")
+            manager.force(name, "sources changed")
         decision = decide(
             space, manager.built_space, self.incomplete, manager.all_ready(), bool(manager.forced)
         )
@@ -210,7 +208,7 @@ class Watcher:
         reason = self._why(space)
         event(log, "reindex_started", reason=reason, space=space.describe(), indexes=len(manager.slots))
         manager.park_all(reason)  # every index stops serving before any rebuild starts
-        manager.forced.clear()  # a full reindex covers every requested rebuild
+        manager.take_forced()  # a full reindex covers every requested rebuild
         self.incomplete = True  # until proven otherwise
         failed: list[str] = []
         for slot in manager.slots.values():
@@ -234,7 +232,7 @@ class Watcher:
             return Outcome.FAILED
         if await self._moved_since(space):
             return self._abandon(space, "provider space changed during the rebuild")
-        manager.built_space = space
+        manager.mark_built(space)
         self.incomplete = False
         event(log, "reindex_complete", space=space.describe(), indexes=len(manager.slots))
         if manager.cache is not None:
@@ -254,17 +252,18 @@ class Watcher:
 
     async def _refresh(self, space: EmbeddingSpace) -> Outcome:
         manager = self.manager
-        event(log, "refresh_started", indexes=",".join(manager.forced), space=space.describe())
+        wanted = list(manager.take_forced().items())
+        event(log, "refresh_started", indexes=",".join(name for name, _ in wanted), space=space.describe())
         outcome = Outcome.SETTLED
-        for name, reason in list(manager.forced.items()):
-            manager.forced.pop(name, None)
+        for position, (name, reason) in enumerate(wanted):
             try:
                 await manager.refresh(manager.slots[name], space, f"reindexed: {reason}")
             except SpaceMoved:
-                manager.forced.setdefault(name, reason)
+                for later, why in wanted[position:]:
+                    manager.force(later, why)  # still wanted, after the reindex of the new space
                 return Outcome.RESTART  # the next tick sees the new space and reindexes everything
             except Exception as exc:
-                manager.forced.setdefault(name, reason)  # still wanted: retried after backoff
+                manager.force(name, reason)  # still wanted: retried after backoff
                 event(log, "reindex_failed", level=logging.WARNING, index=name, reason=reason, error=str(exc))
                 outcome = Outcome.FAILED
         return outcome

@@ -112,6 +112,7 @@ async def harness() -> AsyncIterator[Harness]:
     ]
     manager = IndexManager(sources, provider)
     watcher = Watcher(manager, WatcherTiming(interval=3600, jitter=0, backoff_base=0.001, backoff_cap=0.002))
+    manager.attach(waker=watcher)
     h = Harness(app, faults, manager, watcher)
     manager.bus.add_listener(h.events.append)
     yield h
