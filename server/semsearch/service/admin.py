@@ -11,7 +11,7 @@ import grpc
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc
 from semsearch.config import ServerConfig
 from semsearch.errors import FailedPrecondition, IndexNotFound, InvalidArgument
-from semsearch.lifecycle import IndexManager, Migrator
+from semsearch.lifecycle import IndexManager, Migrations
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.query import MAX_INDEX_NAMES
@@ -80,7 +80,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         status = await self._migrator().cancel(reason)
         return admin_pb2.CancelMigrationResponse(migration=convert.migration(status))
 
-    def _migrator(self) -> Migrator:
+    def _migrator(self) -> Migrations:
         if self.manager.migration is None:
             raise FailedPrecondition("MODEL_CHOSEN_BY_PROVIDER", "this server does not migrate models")
         return self.manager.migration
