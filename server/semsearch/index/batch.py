@@ -10,20 +10,35 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
+from semsearch.corpus import Chunk
+from semsearch.embeddings.space import EmbeddingSpace
 from semsearch.index.product import RowSplitProduct
 from semsearch.index.scored import ScoredChunk
 from semsearch.index.topk import exact_top, rounding_bound
 
-if TYPE_CHECKING:
-    from semsearch.index.vector import VectorIndex  # which searches through this module
-
 ONE_THREAD = RowSplitProduct(threads=1)
 # A filter keeping fewer rows than this share scores its own rows alone: cheaper than a whole row.
 SMALL_FILTER_SHARE = 0.25
+
+
+class Rows(Protocol):
+    """What a batch search reads of an index (``VectorIndex`` is the one that searches through here)."""
+
+    chunks: tuple[Chunk, ...]
+    matrix: np.ndarray
+    space: EmbeddingSpace
+    document_ids: np.ndarray
+    max_row_norm: float
+
+    def __len__(self) -> int: ...
+
+    def check_query(self, query: np.ndarray) -> None: ...
+
+    def filter_rows(self, metadata_filter: Mapping[str, str]) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +66,7 @@ class SearchSpec:
 
 
 def search_many(
-    index: VectorIndex, specs: Sequence[SearchSpec], product: RowSplitProduct | None = None
+    index: Rows, specs: Sequence[SearchSpec], product: RowSplitProduct | None = None
 ) -> list[list[ScoredChunk]]:
     """Every spec's hits, in order; the same as searching each alone (a ValueError names a bad query).
 
@@ -79,9 +94,7 @@ def search_many(
     return results
 
 
-def _hits(
-    index: VectorIndex, spec: SearchSpec, fast: np.ndarray, subset: np.ndarray | None
-) -> list[ScoredChunk]:
+def _hits(index: Rows, spec: SearchSpec, fast: np.ndarray, subset: np.ndarray | None) -> list[ScoredChunk]:
     query_norm = float(np.linalg.norm(spec.vector.astype(np.float64)))
     bound = rounding_bound(index.space.dimensions, index.max_row_norm, query_norm)
     found, scores = exact_top(
