@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from semsearch.api.v1 import admin_pb2, search_pb2
-from semsearch.query import (
+from semsearch.search.query import (
     MAX_FILTER_CHARS,
     MAX_FILTER_ENTRIES,
     MAX_INDEX_NAMES,

@@ -15,7 +15,7 @@ import pytest
 
 from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch.config import ServerConfig
-from semsearch.query import MAX_FILTER_ENTRIES, MAX_INDEX_NAMES, MAX_QUERY_CHARS, MAX_TOP_K
+from semsearch.search.query import MAX_FILTER_ENTRIES, MAX_INDEX_NAMES, MAX_QUERY_CHARS, MAX_TOP_K
 from tests.support.hostile import CALL_TIMEOUT, Clients, assert_alive, outcome
 
 

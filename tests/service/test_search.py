@@ -13,7 +13,7 @@ import pytest
 from semsearch.api.v1 import search_pb2
 from semsearch.corpus import Chunk
 from semsearch.proxy.hashing import hash_embed
-from semsearch.query import MAX_QUERY_CHARS, MAX_TOP_K
+from semsearch.search.query import MAX_QUERY_CHARS, MAX_TOP_K
 from tests.support.corpora import fixture_chunks
 from tests.support.server import Service
 from tests.support.status import failure

@@ -7,7 +7,8 @@ from semsearch.corpus import Chunk
 from semsearch.embeddings import EmbeddingSpace
 from semsearch.index import ScoredChunk
 from semsearch.lifecycle import IndexState
-from semsearch.searcher import Hit, SearchResult, UnavailableIndex
+from semsearch.search.hits import Hit
+from semsearch.search.searcher import SearchResult, UnavailableIndex
 from semsearch.service import convert
 
 SPACE = EmbeddingSpace("hash-v1", 3, (0.5, 0.5, 0.7), (0.1, 0.2, 0.3))

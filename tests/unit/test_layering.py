@@ -17,11 +17,16 @@ DOMAIN = (
     "semsearch.index",
     "semsearch.lifecycle",
     "semsearch.store",
-    "semsearch.searcher",
-    "semsearch.ranking",
-    "semsearch.query",
+    "semsearch.search",
 )
-FORBIDDEN = ("grpc", "grpc_health", "grpc_reflection", "grpc_status", "semsearch.service", "semsearch.console")
+FORBIDDEN = (
+    "grpc",
+    "grpc_health",
+    "grpc_reflection",
+    "grpc_status",
+    "semsearch.service",
+    "semsearch.console",
+)
 
 _PROBE = """
 import importlib, json, pkgutil, sys

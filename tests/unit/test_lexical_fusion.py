@@ -6,9 +6,10 @@ import pytest
 
 from semsearch.corpus import Chunk
 from semsearch.index import ScoredChunk
-from semsearch.index.fusion import RRF_K, reciprocal_rank_fusion
-from semsearch.query import SearchMode
-from semsearch.ranking import FUSION_DEPTH, Contribution, depth, rank
+from semsearch.search.fusion import RRF_K, reciprocal_rank_fusion
+from semsearch.search.hits import Contribution
+from semsearch.search.query import SearchMode
+from semsearch.search.ranking import FUSION_DEPTH, depth, rank
 
 
 def chunk(doc: str, n: int = 0) -> Chunk:

@@ -8,8 +8,8 @@ import pytest
 
 from semsearch.config import ConfigError, parse_config
 from semsearch.corpus import Chunk, load_corpus
+from semsearch.index.identifiers import Identifiers
 from semsearch.index.lexical import LexicalIndex
-from semsearch.index.pinning import Identifiers
 from tests.support.corpora import FIXTURE_INDEXES
 
 EIP_TEXT = """---

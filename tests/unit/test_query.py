@@ -7,7 +7,7 @@ import math
 import pytest
 
 from semsearch.errors import InvalidArgument
-from semsearch.query import DEFAULT_TOP_K, MAX_INDEX_NAMES, MAX_QUERY_CHARS, MAX_TOP_K, validate_query
+from semsearch.search.query import DEFAULT_TOP_K, MAX_INDEX_NAMES, MAX_QUERY_CHARS, MAX_TOP_K, validate_query
 
 
 def test_defaults_are_applied() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from semsearch.corpus import Chunk
 from semsearch.index import ScoredChunk
-from semsearch.index.pinning import Identifiers
+from semsearch.index.identifiers import Identifiers
 from semsearch.index.postings import MetadataPostings
 from semsearch.index.terms import terms
 

@@ -14,7 +14,7 @@ from semsearch.errors import FailedPrecondition, IndexNotFound, InvalidArgument
 from semsearch.lifecycle import IndexManager, Migrations
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
-from semsearch.query import MAX_INDEX_NAMES
+from semsearch.search.query import MAX_INDEX_NAMES
 from semsearch.service import convert
 from semsearch.service.errors import LimitReached, stream_errors, unary_errors
 

@@ -18,9 +18,9 @@ from semsearch.lifecycle import (
     Progress,
     StateChange,
 )
-from semsearch.query import SearchMode
-from semsearch.ranking import Hit
-from semsearch.searcher import SearchResult
+from semsearch.search.hits import Hit
+from semsearch.search.query import SearchMode
+from semsearch.search.searcher import SearchResult
 
 SNIPPET_CHARS = 240
 # Hits are built from per-chunk templates (snippet, metadata map…), by far the costliest part of a

@@ -9,8 +9,8 @@ import grpc
 
 from semsearch.api.v1 import search_pb2, search_pb2_grpc
 from semsearch.observability import NO_METRICS, Metrics, SearchOutcome
-from semsearch.query import validate_query
-from semsearch.searcher import Searcher, outcome_of
+from semsearch.search.query import validate_query
+from semsearch.search.searcher import Searcher, outcome_of
 from semsearch.service import convert
 from semsearch.service.errors import unary_errors
 

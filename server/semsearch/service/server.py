@@ -15,7 +15,7 @@ from semsearch.credentials import NO_CREDENTIALS, Credentials, exposure_warning
 from semsearch.lifecycle import IndexManager
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
-from semsearch.searcher import Searcher
+from semsearch.search.searcher import Searcher
 from semsearch.service.admin import AdminServicer
 from semsearch.service.auth import TokenGate
 from semsearch.service.draining import DrainGate

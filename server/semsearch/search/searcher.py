@@ -2,7 +2,7 @@
 
 Dense search needs an index READY in the query's space; lexical search (BM25) only needs the index's
 sources, so with ``allow_degraded`` an index that cannot serve dense search answers with words and
-is reported as degraded. How the hits of every index become one ranking is ``semsearch.ranking``.
+is reported as degraded. How the hits of every index become one ranking is ``semsearch.search.ranking``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from semsearch.index.lexical import LexicalIndex
 from semsearch.index.topk import canonical_scores
 from semsearch.lifecycle import IndexManager, IndexState, ServingGeneration
 from semsearch.observability import NO_METRICS, Metrics, SearchOutcome
-from semsearch.query import SearchMode, SearchQuery
-from semsearch.ranking import Contribution, Hit, depth, rank
+from semsearch.search.hits import Contribution, Hit
+from semsearch.search.pinning import named_chunks
+from semsearch.search.query import SearchMode, SearchQuery
+from semsearch.search.ranking import depth, rank
 
 # Above this many chunks a BM25 query costs milliseconds: run it in a worker thread.
 LEXICAL_OFFLOAD_CHUNKS = 20_000
@@ -86,13 +88,6 @@ def _mismatch(embedded: Embeddings, name: str, index: VectorIndex) -> str:
 def _not_ready(name: str, state: IndexState, detail: str = "") -> UnavailableIndex:
     message = f"index {name!r} is {state.value}" + (f": {detail}" if detail else "")
     return UnavailableIndex(name, state, IndexNotReady.reason, message)
-
-
-def _named(lexical: LexicalIndex, query: SearchQuery) -> list[Chunk]:
-    """A chunk of each document the query names that passes the filter, in the query's order."""
-    named = lexical.identifiers.named_in(query.text)
-    chunks = (lexical.first_chunk(document, query.metadata_filter) for document in named)
-    return [chunk for chunk in chunks if chunk is not None]
 
 
 def _dense_scorer(generation: ServingGeneration, vector: np.ndarray) -> Callable[[Chunk], float | None]:
@@ -257,7 +252,7 @@ class Searcher:
                         name,
                         dense=scored,
                         lexical=await self._words(words, query, wanted) if words is not None else None,
-                        named=_named(words, query) if words is not None else (),
+                        named=named_chunks(words, query) if words is not None else (),
                         dense_of=_dense_scorer(generation, vector),
                     )
                 )
@@ -266,7 +261,7 @@ class Searcher:
                 Contribution(
                     name,
                     lexical=await self._words(lexical, query, wanted),
-                    named=_named(lexical, query) if pin else (),
+                    named=named_chunks(lexical, query) if pin else (),
                     lexical_of=_lexical_scorer(lexical, query.text),
                 )
             )

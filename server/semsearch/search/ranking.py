@@ -9,43 +9,17 @@ Without ``all_chunks`` the rankings hold documents: each document's best chunk f
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 
 from semsearch.corpus import Chunk
 from semsearch.index import ScoredChunk
-from semsearch.index.fusion import reciprocal_rank_fusion
-from semsearch.query import SearchMode
+from semsearch.search.fusion import reciprocal_rank_fusion
+from semsearch.search.hits import Contribution, Hit
+from semsearch.search.pinning import pin
+from semsearch.search.query import SearchMode
 
 # Each signal brings at least this many candidates to the fusion, so that an item ranked modestly
 # by both signals can still beat one ranked well by only one.
 FUSION_DEPTH = 50
-
-ChunkScore = Callable[[Chunk], float | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One hit of a response: ``scored.score`` is the score that ranks it (see SearchMode)."""
-
-    index: str
-    scored: ScoredChunk
-    dense_score: float | None = None  # cosine of this chunk, whenever its index served dense search
-    dense_rank: int | None = None  # 1-based, in the dense ranking of every searched index
-    lexical_score: float | None = None  # BM25 (of the document's best chunk unless all chunks)
-    lexical_rank: int | None = None  # 1-based, in the lexical ranking of every searched index
-    pinned: bool = False  # the query names its document
-
-
-@dataclass(frozen=True)
-class Contribution:
-    """What one index brought: None for a signal it did not serve."""
-
-    index: str
-    dense: Sequence[ScoredChunk] | None = None
-    lexical: Sequence[ScoredChunk] | None = None
-    named: Sequence[Chunk] = ()  # a chunk of each document the query names, in the query's order
-    dense_of: ChunkScore = field(default=lambda chunk: None)  # exact cosine of any chunk
-    lexical_of: ChunkScore = field(default=lambda chunk: None)  # BM25 of any chunk
 
 
 def depth(mode: SearchMode, top_k: int) -> int:
@@ -92,7 +66,7 @@ def rank(
             hits.append(hit)
 
     if mode is not SearchMode.DENSE:
-        hits = _pin(hits, contributions, mode, min_score)
+        hits = pin(hits, contributions, mode, min_score)
     return hits[:top_k], mode
 
 
@@ -135,34 +109,3 @@ def _hit(
         lexical_score=lexical[2].score if lexical else None,
         lexical_rank=lexical[0] if lexical else None,
     )
-
-
-def _pin(
-    hits: list[Hit], contributions: Sequence[Contribution], mode: SearchMode, min_score: float
-) -> list[Hit]:
-    """The hits of named documents first (in the order they were named), then the others.
-
-    A named document no ranking held is added with the chunk its index gave; its score is then 0 in
-    HYBRID (no rank to fuse) and its chunk's BM25 in LEXICAL. It still has to pass ``min_score``.
-    """
-    named = [(c, chunk) for c in contributions for chunk in c.named]
-    if not named:
-        return hits
-    position = {(c.index, chunk.document_id): n for n, (c, chunk) in enumerate(named)}
-    first: list[Hit] = []
-    rest: list[Hit] = []
-    for hit in hits:
-        named_document = (hit.index, hit.scored.chunk.document_id) in position
-        (first if named_document else rest).append(replace(hit, pinned=True) if named_document else hit)
-    present = {(h.index, h.scored.chunk.document_id) for h in first}
-    for contribution, chunk in named:
-        if (contribution.index, chunk.document_id) in present:
-            continue
-        present.add((contribution.index, chunk.document_id))
-        dense_score = contribution.dense_of(chunk) if contribution.dense is not None else None
-        if dense_score is not None and dense_score < min_score:
-            continue
-        score = (contribution.lexical_of(chunk) or 0.0) if mode is SearchMode.LEXICAL else 0.0
-        first.append(Hit(contribution.index, ScoredChunk(chunk, score), dense_score, pinned=True))
-    first.sort(key=lambda h: position[(h.index, h.scored.chunk.document_id)])  # stable: rank order kept
-    return first + rest

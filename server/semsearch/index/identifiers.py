@@ -1,4 +1,4 @@
-"""Identifier pinning: a query that names a document by its identifier gets that document first.
+"""The identifier table of an index: which documents a query names, for pinning them first.
 
 What names a document depends on the corpus kind:
 
