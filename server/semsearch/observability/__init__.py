@@ -1,7 +1,7 @@
-"""Observability: the metrics interface the domain reports to, and its Prometheus exporter.
+"""The metrics protocol the domain reports to (searches, provider requests, builds).
 
-Only ``semsearch.observability.prometheus`` imports prometheus_client; everything else talks to
-:class:`Metrics`, whose default does nothing.
+Its default does nothing; the Prometheus exporter that implements it lives with the running app
+(``semsearch.app.prometheus``), the only module that imports prometheus_client.
 """
 
 from semsearch.observability.metrics import (

@@ -10,12 +10,13 @@ Only what happens in passing (searches, provider requests, builds) is counted as
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, get_args
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
+from semsearch.lifecycle import IndexManager, Watcher
 from semsearch.lifecycle.state import IndexState
 from semsearch.observability.metrics import (
     Metrics,
@@ -23,9 +24,6 @@ from semsearch.observability.metrics import (
     RebuildOutcome,
     SearchOutcome,
 )
-
-if TYPE_CHECKING:
-    from semsearch.lifecycle import IndexManager, Watcher
 
 TASKS = ("query", "document")  # the provider's input_type; space probes are "document" requests
 # A search answers in milliseconds; a provider batch may take up to its timeout; a rebuild, minutes.
@@ -136,7 +134,7 @@ class PrometheusMetrics(Metrics):
 
 class LifecycleCollector:
     """Reads the manager at scrape time. The scrape runs on the event loop that owns that state
-    (see observability.http), so it sees one consistent moment."""
+    (see app.metrics_http), so it sees one consistent moment."""
 
     def __init__(self, manager: IndexManager, watcher: Watcher | None) -> None:
         self.manager = manager

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from semsearch.app.metrics_http import MetricsEndpoint, start_metrics_endpoint
+from semsearch.app.prometheus import PrometheusMetrics
 from semsearch.config import Config, IndexConfig
 from semsearch.corpus import CorpusError, SourceFileError, load_corpus, source_signature
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, QueryCache
@@ -22,8 +24,6 @@ from semsearch.index.product import single_threaded_blas
 from semsearch.lifecycle import IndexManager, IndexSource, Migrator, Watcher, WatcherTiming
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
-from semsearch.observability.http import MetricsEndpoint, start_metrics_endpoint
-from semsearch.observability.prometheus import PrometheusMetrics
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from semsearch.service.server import RunningServer, start_server
 from semsearch.store import LocalStore
