@@ -160,16 +160,13 @@ async def run() -> Section:
 
 async def _ready_after(app: RunningApp, generation: int) -> float:
     manager = app.manager
-    subscription = manager.bus.subscribe()
-    try:
+    slot = manager.slots[INDEX]
+    with manager.bus.subscribe(manager.statuses) as updates:
         async with asyncio.timeout(TIMEOUT):
-            slot = manager.slots[INDEX]
-            while not (slot.state is IndexState.READY and slot.generation > generation):
-                if await subscription.queue.get() is None:
-                    raise RuntimeError("the event bus closed before the rebuild finished")
-    finally:
-        subscription.close()
-    return time.perf_counter()
+            async for _ in updates:
+                if slot.state is IndexState.READY and slot.generation > generation:
+                    return time.perf_counter()
+    raise RuntimeError("the event bus closed before the rebuild finished")
 
 
 def _body(switches: list[Switch]) -> str:

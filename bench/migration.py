@@ -74,14 +74,12 @@ async def run() -> Section:
 
 
 async def _until(app: RunningApp, condition: Callable[[], bool]) -> None:
-    subscription = app.manager.bus.subscribe()
-    try:
+    with app.manager.bus.subscribe(app.manager.statuses) as updates:
         async with asyncio.timeout(TIMEOUT):
-            while not condition():
-                if await subscription.queue.get() is None:
-                    raise RuntimeError("the event bus closed before the condition held")
-    finally:
-        subscription.close()
+            async for _ in updates:
+                if condition():
+                    return
+    raise RuntimeError("the event bus closed before the condition held")
 
 
 def _now() -> Memory:

@@ -174,14 +174,13 @@ async def _prefill_cache(scenario: Scenario, url: str, cache_path: Path) -> tupl
 async def serving(config: Config) -> AsyncIterator[tuple[RunningApp, float]]:
     started = time.perf_counter()
     async with running(config) as app:
-        subscription = app.manager.bus.subscribe()
-        try:
+        with app.manager.bus.subscribe(app.manager.statuses) as updates:
             async with asyncio.timeout(START_TIMEOUT):
-                while not app.manager.all_ready():
-                    if await subscription.queue.get() is None:
-                        raise RuntimeError("the event bus closed before the index was READY")
-        finally:
-            subscription.close()
+                async for _ in updates:
+                    if app.manager.all_ready():
+                        break
+        if not app.manager.all_ready():
+            raise RuntimeError("the event bus closed before the index was READY")
         yield app, time.perf_counter() - started
 
 

@@ -234,14 +234,12 @@ class ServerRun:
 
 
 async def _until_ready(app: RunningApp, timeout: float) -> None:
-    subscription = app.manager.bus.subscribe()
-    try:
+    with app.manager.bus.subscribe(app.manager.statuses) as updates:
         async with asyncio.timeout(timeout):
-            while not app.manager.all_ready():
-                if await subscription.queue.get() is None:
-                    raise RuntimeError("the event bus closed before every index was READY")
-    finally:
-        subscription.close()
+            async for _ in updates:
+                if app.manager.all_ready():
+                    return
+    raise RuntimeError("the event bus closed before every index was READY")
 
 
 async def timed_server(config: Config, proxy: ProxyProcess, timeout: float) -> ServerRun:

@@ -14,14 +14,12 @@ async def wait_for(
     manager: IndexManager, condition: Callable[[], bool], timeout: float = DEFAULT_TIMEOUT
 ) -> None:
     """Return once ``condition()`` holds, re-checking after every state change."""
-    subscription = manager.bus.subscribe()
-    try:
+    with manager.bus.subscribe(manager.statuses) as updates:
         async with asyncio.timeout(timeout):
-            while not condition():
-                if await subscription.queue.get() is None:
-                    raise AssertionError("the event bus closed before the condition held")
-    finally:
-        subscription.close()
+            async for _ in updates:  # the first is the snapshot: the condition is checked at once
+                if condition():
+                    return
+    raise AssertionError("the event bus closed before the condition held")
 
 
 async def wait_all_ready(manager: IndexManager, timeout: float = DEFAULT_TIMEOUT) -> None:

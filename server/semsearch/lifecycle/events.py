@@ -1,4 +1,9 @@
-"""State-change events and the bus that numbers them and hands them to listeners and subscribers."""
+"""State-change events, the bus that numbers them, and the subscriptions that deliver them.
+
+A subscription is an async iterator: first a ``Resync`` (every index as it is now), then each
+``StateChange`` in order. A subscriber that falls too far behind loses its backlog and gets one
+fresh ``Resync`` in place of it; the iteration ends when the bus closes (server shutdown).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from semsearch.lifecycle.migration_status import MigrationStatus
 from semsearch.lifecycle.slot import IndexStatus
@@ -17,6 +24,8 @@ from semsearch.logs import event
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE_LIMIT = 1024
+
+Snapshot = Callable[[], Iterable[IndexStatus]]  # every index as it is now (the manager's statuses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,32 +41,115 @@ class StateChange:
     step_remaining: int = 0  # events of the same atomic step still to follow, back to back
 
 
-class Subscription:
-    """A bounded queue of events for one subscriber; overflowing marks it lagged instead of blocking.
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Every index as it was when this was yielded: the changes that follow start from here."""
 
-    ``None`` in the queue means the bus closed (server shutdown): the consumer should finish.
+    statuses: tuple[IndexStatus, ...]
+    missed: int = 0  # events since the previous snapshot not delivered (0 for the first snapshot)
+    lagged: bool = False  # this subscriber fell behind: its backlog overflowed
+
+
+Update = Resync | StateChange
+
+
+class Subscription:
+    """One subscriber's bounded backlog; overflowing drops it in favour of a fresh snapshot.
+
+    Use it as a context manager around the iteration: leaving the block, however, unsubscribes.
     ``kind`` says who listens ("watch" for a WatchIndexes stream), so each kind can be counted.
     """
 
-    def __init__(self, bus: EventBus, kind: str = "internal") -> None:
+    def __init__(
+        self, bus: EventBus, snapshot: Snapshot, kind: str = "internal", limit: int = SUBSCRIBER_QUEUE_LIMIT
+    ) -> None:
+        if limit < 1:
+            raise ValueError(f"a subscription holds at least one event, not {limit}")
         self._bus = bus
+        self._snapshot = snapshot
         self.kind = kind
-        self.queue: asyncio.Queue[StateChange | None] = asyncio.Queue(SUBSCRIBER_QUEUE_LIMIT)
-        self.lagged = False
+        self._limit = limit
+        self._backlog: deque[StateChange] = deque()
+        # A snapshot is due first, after a lag and after a resync; until it is taken, events are not kept: the
+        # snapshot, taken when it is yielded, already holds them.
+        self._snapshot_due = True
+        self._started = False  # the first snapshot is taken: events not kept from now on are missed
+        self._lagged = False
+        self._missed = 0
+        self._ended = False
+        self._arrived = asyncio.Event()
+
+    @property
+    def lagging(self) -> bool:
+        """Fell behind and has not yet been handed the snapshot that replaces what it missed."""
+        return self._lagged
+
+    @property
+    def backlog(self) -> int:
+        return len(self._backlog)
 
     def offer(self, change: StateChange) -> None:
-        try:
-            self.queue.put_nowait(change)
-        except asyncio.QueueFull:
-            self.lagged = True  # the consumer resynchronises from a fresh snapshot
+        """Called by the bus: never blocks, whatever the subscriber does."""
+        if self._ended:
+            return
+        if self._snapshot_due:
+            if self._started:
+                self._missed += 1
+            return
+        if len(self._backlog) >= self._limit:
+            self._lagged = True
+            self._drop_backlog(also_missed=1)
+        else:
+            self._backlog.append(change)
+        self._arrived.set()
+
+    def resync(self) -> None:
+        """Drop what is held and start again from a fresh snapshot (what it held may be stale)."""
+        if self._ended or self._snapshot_due:
+            return
+        self._drop_backlog()
+        self._arrived.set()
+
+    def _drop_backlog(self, also_missed: int = 0) -> None:
+        self._missed += len(self._backlog) + also_missed
+        self._backlog.clear()  # the snapshot replaces it, and the memory goes at once
+        self._snapshot_due = True
 
     def end(self) -> None:
-        while self.queue.full():
-            self.queue.get_nowait()  # a backlog no longer matters: the stream is ending
-        self.queue.put_nowait(None)
+        """Called by the bus when it closes: what is already queued is still delivered, then the end."""
+        self._ended = True
+        self._arrived.set()
 
     def close(self) -> None:
+        """Unsubscribe; the iteration ends. Safe to call more than once."""
+        self.end()
+        self._backlog.clear()
         self._bus.unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Update:
+        while True:
+            if self._backlog:
+                return self._backlog.popleft()
+            if self._ended:
+                raise StopAsyncIteration
+            if self._snapshot_due:
+                # Taken and handed over in one synchronous step: no event falls between the two.
+                resync = Resync(tuple(self._snapshot()), self._missed, self._lagged)
+                self._snapshot_due, self._started, self._lagged, self._missed = False, True, False, 0
+                return resync
+            self._arrived.clear()
+            await self._arrived.wait()
 
 
 class EventBus:
@@ -67,9 +159,11 @@ class EventBus:
         self._sequence = itertools.count(1)
         self._listeners: list[Callable[[StateChange], None]] = []
         self._subscriptions: set[Subscription] = set()
+        self._closed = False
 
     def close(self) -> None:
         """End every subscription (server shutdown) so streams finish cleanly instead of being cut."""
+        self._closed = True
         for sub in list(self._subscriptions):
             sub.end()
         self._subscriptions.clear()
@@ -77,9 +171,15 @@ class EventBus:
     def add_listener(self, listener: Callable[[StateChange], None]) -> None:
         self._listeners.append(listener)
 
-    def subscribe(self, kind: str = "internal") -> Subscription:
-        sub = Subscription(self, kind)
-        self._subscriptions.add(sub)
+    def subscribe(
+        self, snapshot: Snapshot, kind: str = "internal", limit: int = SUBSCRIBER_QUEUE_LIMIT
+    ) -> Subscription:
+        """A subscription that starts with ``snapshot()`` and keeps at most ``limit`` unread events."""
+        sub = Subscription(self, snapshot, kind, limit)
+        if self._closed:
+            sub.end()  # nothing will be published any more: the iteration ends at once
+        else:
+            self._subscriptions.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -95,6 +195,11 @@ class EventBus:
 
     def next_sequence(self) -> int:
         return next(self._sequence)
+
+    def resync_all(self) -> None:
+        """Every subscriber starts again from a fresh snapshot (what they hold may be stale)."""
+        for sub in self._subscriptions:
+            sub.resync()
 
     def publish(
         self,
@@ -126,8 +231,12 @@ class EventBus:
             sequence=change.sequence,
             last_error=status.last_error or None,
         )
+        self.deliver(change)
+        return change
+
+    def deliver(self, change: StateChange) -> None:
+        """Hand a change to every listener and subscriber as it is, numbered where it was made."""
         for listener in self._listeners:
             listener(change)
         for sub in self._subscriptions:
             sub.offer(change)
-        return change

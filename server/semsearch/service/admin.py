@@ -12,6 +12,7 @@ from semsearch.api.v1 import admin_pb2, admin_pb2_grpc
 from semsearch.config import ServerConfig
 from semsearch.errors import FailedPrecondition, IndexNotFound, InvalidArgument
 from semsearch.lifecycle import IndexManager, Migrations
+from semsearch.lifecycle.events import Resync
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.search.query import MAX_INDEX_NAMES
@@ -115,8 +116,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 retry_after=WATCH_RETRY_SECONDS,
                 limit=str(self.max_watch_streams),
             )
-        # Subscribe and snapshot in one synchronous step: no event can fall between the two.
-        subscription = self.manager.bus.subscribe(WATCH_SUBSCRIPTION)
+        # Counted and subscribed in one synchronous step; the subscription starts with the snapshot.
+        subscription = self.manager.bus.subscribe(self.manager.statuses, WATCH_SUBSCRIPTION)
         watching = ",".join(sorted(names)) or "*"
         event(
             log,
@@ -126,33 +127,25 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         sequence = 0
         try:
-            while True:
-                sequence += 1
-                snapshot = [convert.index(s) for s in self.manager.statuses() if s.name in watched]
-                subscription.lagged = False
-                yield admin_pb2.WatchIndexesResponse(
-                    sequence=sequence, snapshot=admin_pb2.IndexSnapshot(indexes=snapshot)
-                )
-                while not subscription.lagged:
-                    change = await subscription.queue.get()
-                    if change is None:
-                        return  # server shutting down: end the stream with OK
-                    if change.index not in watched:
+            with subscription:
+                async for update in subscription:
+                    if isinstance(update, Resync):
+                        if update.lagged:
+                            self._resynchronised(watching, update.missed)
+                        message = admin_pb2.WatchIndexesResponse(
+                            snapshot=admin_pb2.IndexSnapshot(
+                                indexes=[convert.index(s) for s in update.statuses if s.name in watched]
+                            )
+                        )
+                    elif update.index in watched:
+                        message = convert.watch_event(update)
+                    else:
                         continue
                     sequence += 1
-                    message = convert.watch_event(change)
-                    message.sequence = sequence
+                    message.sequence = sequence  # the stream's own numbering, without gaps
                     yield message
-                # Fell behind: drop the stale backlog and resynchronise with a fresh snapshot.
-                dropped = 0
-                while not subscription.queue.empty():
-                    if subscription.queue.get_nowait() is None:
-                        return  # the bus closed while we lagged: end with OK, do not wait forever
-                    dropped += 1
-                event(log, "watch_resynchronised", level=logging.WARNING, indexes=watching, dropped=dropped)
-                self.metrics.watch_resynchronised()
+            # The bus closed (server shutdown): the stream ends with OK.
         finally:
-            subscription.close()
             event(
                 log,
                 "watch_closed",
@@ -160,3 +153,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 messages=sequence,
                 subscribers=self.manager.bus.subscribers(WATCH_SUBSCRIPTION),
             )
+
+    def _resynchronised(self, watching: str, missed: int) -> None:
+        """The stream fell behind: the events it missed are replaced by a fresh snapshot."""
+        event(log, "watch_resynchronised", level=logging.WARNING, indexes=watching, dropped=missed)
+        self.metrics.watch_resynchronised()
