@@ -14,9 +14,9 @@ from tests.support.server import Service
 
 
 class WatchStream:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, resume_token: str = "") -> None:
         self.messages: list[admin_pb2.WatchIndexesResponse] = []
-        self.call = service.admin.WatchIndexes(admin_pb2.WatchIndexesRequest())
+        self.call = service.admin.WatchIndexes(admin_pb2.WatchIndexesRequest(resume_token=resume_token))
         self._received = asyncio.Condition()
         self.task = asyncio.create_task(self._read())
 

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from semsearch.logs import event
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE_LIMIT = 1024
+RETAINED_EVENTS = 4096  # kept for subscribers that resume after a position instead of a snapshot
 
 Snapshot = Callable[[], Iterable[IndexStatus]]  # every index as it is now (the manager's statuses)
 
@@ -46,6 +48,7 @@ class Resync:
     """Every index as it was when this was yielded: the changes that follow start from here."""
 
     statuses: tuple[IndexStatus, ...]
+    sequence: int = 0  # the position of the last change the snapshot reflects
     missed: int = 0  # events since the previous snapshot not delivered (0 for the first snapshot)
     lagged: bool = False  # this subscriber fell behind: its backlog overflowed
 
@@ -78,6 +81,7 @@ class Subscription:
         self._missed = 0
         self._ended = False
         self._arrived = asyncio.Event()
+        self.resumed = False  # started after a position instead of with a snapshot
 
     @property
     def lagging(self) -> bool:
@@ -102,6 +106,12 @@ class Subscription:
         else:
             self._backlog.append(change)
         self._arrived.set()
+
+    def resume(self, changes: list[StateChange]) -> None:
+        """Start with these changes instead of a snapshot (the subscriber already has the rest)."""
+        self._snapshot_due, self._started, self.resumed = False, True, True
+        for change in changes:
+            self.offer(change)
 
     def resync(self) -> None:
         """Drop what is held and start again from a fresh snapshot (what it held may be stale)."""
@@ -145,7 +155,9 @@ class Subscription:
                 raise StopAsyncIteration
             if self._snapshot_due:
                 # Taken and handed over in one synchronous step: no event falls between the two.
-                resync = Resync(tuple(self._snapshot()), self._missed, self._lagged)
+                resync = Resync(
+                    tuple(self._snapshot()), self._bus.latest_sequence, self._missed, self._lagged
+                )
                 self._snapshot_due, self._started, self._lagged, self._missed = False, True, False, 0
                 return resync
             self._arrived.clear()
@@ -155,8 +167,12 @@ class Subscription:
 class EventBus:
     """Synchronous fan-out on the event loop: publishing never awaits, so it cannot stall a transition."""
 
-    def __init__(self) -> None:
+    def __init__(self, retain: int = RETAINED_EVENTS) -> None:
         self._sequence = itertools.count(1)
+        # What a resume position refers to: this bus's numbering (a process's), or a shared log's.
+        self.log_id = uuid.uuid4().hex
+        self.latest_sequence = 0  # the last change delivered
+        self._retained: deque[StateChange] = deque(maxlen=retain)
         self._listeners: list[Callable[[StateChange], None]] = []
         self._subscriptions: set[Subscription] = set()
         self._closed = False
@@ -172,10 +188,19 @@ class EventBus:
         self._listeners.append(listener)
 
     def subscribe(
-        self, snapshot: Snapshot, kind: str = "internal", limit: int = SUBSCRIBER_QUEUE_LIMIT
+        self,
+        snapshot: Snapshot,
+        kind: str = "internal",
+        limit: int = SUBSCRIBER_QUEUE_LIMIT,
+        after: int | None = None,
     ) -> Subscription:
-        """A subscription that starts with ``snapshot()`` and keeps at most ``limit`` unread events."""
+        """A subscription that starts with ``snapshot()`` and keeps at most ``limit`` unread events.
+
+        With ``after``, a position of this bus's log, it starts instead with the changes after it,
+        when they are all still retained (no gap, no duplicate); else with a snapshot as usual."""
         sub = Subscription(self, snapshot, kind, limit)
+        if after is not None and self.can_resume(after):
+            sub.resume([change for change in self._retained if change.sequence > after])
         if self._closed:
             sub.end()  # nothing will be published any more: the iteration ends at once
         else:
@@ -195,6 +220,21 @@ class EventBus:
 
     def next_sequence(self) -> int:
         return next(self._sequence)
+
+    def can_resume(self, after: int) -> bool:
+        """Whether every change after ``after`` is retained (or there is none)."""
+        if after == self.latest_sequence:
+            return True
+        return (
+            bool(self._retained) and self._retained[0].sequence <= after + 1 and after < self.latest_sequence
+        )
+
+    def restart_at(self, sequence: int, log_id: str) -> None:
+        """Follow another log from ``sequence`` on (a replica reading the shared log): what was
+        retained no longer resumes anything, and every subscriber starts again from a snapshot."""
+        self.log_id, self.latest_sequence = log_id, sequence
+        self._retained.clear()
+        self.resync_all()
 
     def resync_all(self) -> None:
         """Every subscriber starts again from a fresh snapshot (what they hold may be stale)."""
@@ -236,6 +276,8 @@ class EventBus:
 
     def deliver(self, change: StateChange) -> None:
         """Hand a change to every listener and subscriber as it is, numbered where it was made."""
+        self.latest_sequence = max(self.latest_sequence, change.sequence)
+        self._retained.append(change)
         for listener in self._listeners:
             listener(change)
         for sub in self._subscriptions:

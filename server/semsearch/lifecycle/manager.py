@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace, ProviderError, QueryCache
@@ -30,7 +31,7 @@ from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress, Shadow
 from semsearch.lifecycle.sources import IndexSource, Sources
 from semsearch.lifecycle.state import IndexState
 from semsearch.logs import event
-from semsearch.store import GenerationStore, LocalStore, VectorCache
+from semsearch.store import GenerationStore, LocalStore, StoredGeneration, VectorCache
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class IndexManager:
         self._waker: WakeTarget | None = None
         self.migration: Migrations | None = None
         self.steps = asyncio.Lock()  # one lifecycle step at a time: a watcher tick or a migration's swap
+        self._built_listeners: list[Callable[[EmbeddingSpace], None]] = []
 
     def attach(self, waker: WakeTarget, migration: Migrations | None = None) -> None:
         """Wiring (done by the app): who to wake, and whose migrations to report."""
@@ -146,9 +148,15 @@ class IndexManager:
     def record_probe(self, space: EmbeddingSpace) -> None:
         self._provider_space, self._probed_at = space, time.time()
 
+    def add_built_listener(self, listener: Callable[[EmbeddingSpace], None]) -> None:
+        """Told each time a space is recorded (every index rebuilt in it)."""
+        self._built_listeners.append(listener)
+
     def mark_built(self, space: EmbeddingSpace) -> None:
         """Every index rebuilt in ``space``: it becomes the recorded space."""
         self._built_space = space
+        for listener in self._built_listeners:
+            listener(space)
 
     def force(self, name: str, reason: str) -> None:
         """Ask for a rebuild of ``name`` unless one is already asked for."""
@@ -326,7 +334,8 @@ class IndexManager:
             slot.last_error, slot.shadow = "", None
             slot.move(IndexState.READY)
         self.provider.model = space.model
-        self._provider_space = self._built_space = space
+        self._provider_space = space
+        self.mark_built(space)
         self.query_cache.clear(space, f"model migrated to {space.describe()}")
         on_swapped([self.slots[name] for name in generations])
         for name in stale:
@@ -336,6 +345,46 @@ class IndexManager:
         for name in generations:
             await self._drop_old(name)
         return stale
+
+    # -- following another replica's indexer -----------------------------------------------------
+    async def adopt_stored(self, stored: StoredGeneration, reason: str) -> None:
+        """Serve a generation another replica built, read back from the store: READY at once."""
+        slot = self.slots[stored.index]
+        source = replace(self.sources[stored.index], documents=stored.documents)
+        lexical = await lexical_for(slot.lexical, source, stored.chunks)
+        vectors = await asyncio.to_thread(VectorIndex, lexical.chunks, stored.vectors, stored.space)
+        generation = ServingGeneration.built(stored.number, stored.documents, lexical, vectors)
+        if self._provider_space is None or not self._provider_space.same_as(stored.space):
+            self._provider_space = self._built_space = stored.space  # queries are cached per space
+        slot.serve(generation)
+        self._mirror(slot, IndexState.READY, "", None, reason)
+
+    def mirror(self, status: IndexStatus, reason: str) -> None:
+        """Take the indexer's state of an index whose generation this replica already serves (or
+        that stopped serving): PARKED and REBUILDING release the vectors, errors are copied."""
+        slot = self.slots[status.name]
+        serving = slot.serving
+        if status.state is not IndexState.READY and serving is not None and serving.vectors is not None:
+            slot.serve(serving.parked())
+        self._mirror(slot, status.state, status.last_error, status.progress, reason)
+
+    def _mirror(
+        self, slot: IndexSlot, state: IndexState, error: str, progress: Progress | None, reason: str
+    ) -> None:
+        previous = slot.state
+        # The indexer checked its own transitions; a replica that joined late may skip some.
+        slot.mirror(state)
+        slot.last_error = error
+        if progress is not None and state is IndexState.REBUILDING:
+            slot.set_progress(progress)
+        self.bus.publish(slot.name, previous, slot.status(), reason)
+
+    def adopt_space(self, built: EmbeddingSpace | None) -> None:
+        """The space the indexer recorded (every index rebuilt in it)."""
+        if built is not None:
+            self._built_space = built
+            if self._provider_space is None:
+                self._provider_space = built
 
     # -- sources -------------------------------------------------------------------------------
     async def reread_sources(self) -> list[str]:

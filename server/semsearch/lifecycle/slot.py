@@ -105,6 +105,14 @@ class IndexSlot:
             self.progress = None
         return old
 
+    def mirror(self, new: IndexState) -> None:
+        """Take the state another replica's indexer reached (it checked the transition itself)."""
+        if new is not self.state:
+            self.state = new
+            self.state_since = time.time()
+        if new is not IndexState.REBUILDING:
+            self.progress = None
+
     def set_progress(self, progress: Progress) -> None:
         """Progress of a rebuild in REBUILDING: reported in the index's status."""
         self.progress = self.last_progress = replace(progress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -12,17 +13,26 @@ from semsearch.api.v1 import admin_pb2, admin_pb2_grpc
 from semsearch.config import ServerConfig
 from semsearch.errors import FailedPrecondition, IndexNotFound, InvalidArgument
 from semsearch.lifecycle import IndexManager, Migrations
-from semsearch.lifecycle.events import Resync
+from semsearch.lifecycle.events import EventBus, Resync, Snapshot
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.search.query import MAX_INDEX_NAMES
 from semsearch.service import convert
 from semsearch.service.errors import LimitReached, stream_errors, unary_errors
+from semsearch.service.resume import parse_resume_token, resume_token
 
 log = logging.getLogger(__name__)
 
 WATCH_SUBSCRIPTION = "watch"  # the bus subscription kind of a WatchIndexes stream (counted in metrics)
 WATCH_RETRY_SECONDS = 5.0  # the retry hint of a stream refused for the limit
+
+
+@dataclass(frozen=True, slots=True)
+class WatchFeed:
+    """Where WatchIndexes streams come from: a bus, and the snapshot a new stream starts with."""
+
+    bus: EventBus
+    statuses: Snapshot
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
@@ -31,8 +41,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         manager: IndexManager,
         metrics: Metrics = NO_METRICS,
         max_watch_streams: int = ServerConfig.max_watch_streams,
+        feed: WatchFeed | None = None,
     ) -> None:
         self.manager = manager
+        # What WatchIndexes streams: this server's own changes, or a shared log's (replicas).
+        self.feed = feed or WatchFeed(manager.bus, manager.statuses)
         self.metrics = metrics
         self.max_watch_streams = max_watch_streams
 
@@ -108,7 +121,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 raise IndexNotFound(f"no index named {name!r}", index=name)
         watched = names or set(self.manager.slots)
         # Each stream holds a queue of its own: bound them. Checked and subscribed in one step.
-        open_streams = self.manager.bus.subscribers(WATCH_SUBSCRIPTION)
+        after = self._resume_position(request.resume_token)
+        bus = self.feed.bus
+        open_streams = bus.subscribers(WATCH_SUBSCRIPTION)
         if open_streams >= self.max_watch_streams:
             raise LimitReached(
                 "TOO_MANY_WATCH_STREAMS",
@@ -117,13 +132,14 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 limit=str(self.max_watch_streams),
             )
         # Counted and subscribed in one synchronous step; the subscription starts with the snapshot.
-        subscription = self.manager.bus.subscribe(self.manager.statuses, WATCH_SUBSCRIPTION)
+        subscription = bus.subscribe(self.feed.statuses, WATCH_SUBSCRIPTION, after=after)
         watching = ",".join(sorted(names)) or "*"
         event(
             log,
             "watch_opened",
             indexes=watching,
-            subscribers=self.manager.bus.subscribers(WATCH_SUBSCRIPTION),
+            subscribers=bus.subscribers(WATCH_SUBSCRIPTION),
+            resumed=after is not None and subscription.resumed,
         )
         sequence = 0
         try:
@@ -135,7 +151,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                         message = admin_pb2.WatchIndexesResponse(
                             snapshot=admin_pb2.IndexSnapshot(
                                 indexes=[convert.index(s) for s in update.statuses if s.name in watched]
-                            )
+                            ),
+                            log_sequence=update.sequence,
                         )
                     elif update.index in watched:
                         message = convert.watch_event(update)
@@ -143,6 +160,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                         continue
                     sequence += 1
                     message.sequence = sequence  # the stream's own numbering, without gaps
+                    message.resume_token = resume_token(bus.log_id, message.log_sequence)
                     yield message
             # The bus closed (server shutdown): the stream ends with OK.
         finally:
@@ -151,8 +169,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 "watch_closed",
                 indexes=watching,
                 messages=sequence,
-                subscribers=self.manager.bus.subscribers(WATCH_SUBSCRIPTION),
+                subscribers=bus.subscribers(WATCH_SUBSCRIPTION),
             )
+
+    def _resume_position(self, token: str) -> int | None:
+        """The position to resume after, or None: a snapshot first (no token, or another log's)."""
+        if not token:
+            return None
+        log_id, position = parse_resume_token(token)
+        return position if log_id == self.feed.bus.log_id else None
 
     def _resynchronised(self, watching: str, missed: int) -> None:
         """The stream fell behind: the events it missed are replaced by a fresh snapshot."""

@@ -200,6 +200,7 @@ def search_response(result: SearchResult) -> search_pb2.SearchResponse:
 def watch_event(change: StateChange) -> admin_pb2.WatchIndexesResponse:
     return admin_pb2.WatchIndexesResponse(
         sequence=change.sequence,
+        log_sequence=change.sequence,
         event=admin_pb2.IndexEvent(
             index=change.index,
             previous_state=state(change.previous),

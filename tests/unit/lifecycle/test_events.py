@@ -243,3 +243,27 @@ def test_subscribers_are_counted_by_kind() -> None:
 def test_a_subscription_holds_at_least_one_event() -> None:
     with pytest.raises(ValueError, match="at least one"):
         EventBus().subscribe(Indexes().statuses, limit=0)
+
+
+async def test_a_subscription_resumes_after_a_retained_position_or_starts_with_a_snapshot() -> None:
+    from semsearch.lifecycle import IndexSlot, IndexState
+    from semsearch.lifecycle.events import EventBus, Resync
+
+    bus = EventBus(retain=3)
+    slot = IndexSlot("ix", "markdown", (), state=IndexState.READY)
+    for n in range(5):
+        bus.publish("ix", IndexState.READY, slot.status(), f"change {n + 1}")
+    assert bus.latest_sequence == 5
+    with bus.subscribe(lambda: [slot.status()], after=3) as resumed:
+        got = [await anext(resumed), await anext(resumed)]
+        assert [c.sequence for c in got if not isinstance(c, Resync)] == [4, 5]
+        assert resumed.resumed
+    with bus.subscribe(lambda: [slot.status()], after=1) as too_old:  # 2 is no longer retained
+        first = await anext(too_old)
+        assert isinstance(first, Resync) and first.sequence == 5 and not too_old.resumed
+    with bus.subscribe(lambda: [slot.status()], after=9) as ahead:  # a position this log never had
+        assert isinstance(await anext(ahead), Resync)
+    with bus.subscribe(lambda: [slot.status()], after=5) as current:  # nothing missed
+        bus.publish("ix", IndexState.READY, slot.status(), "change 6")
+        change = await anext(current)
+        assert not isinstance(change, Resync) and change.sequence == 6

@@ -27,15 +27,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from semsearch_client._api.v1 import types_pb2 as semsearch_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18semsearch/v1/admin.proto\x12\x0csemsearch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18semsearch/v1/types.proto\"\x14\n\x12ListIndexesRequest\";\n\x13ListIndexesResponse\x12$\n\x07indexes\x18\x01 \x03(\x0b\x32\x13.semsearch.v1.Index\"\x1f\n\x0fGetIndexRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x10GetIndexResponse\x12\"\n\x05index\x18\x01 \x01(\x0b\x32\x13.semsearch.v1.Index\"\x1a\n\x18GetEmbeddingSpaceRequest\"\xdf\x01\n\x19GetEmbeddingSpaceResponse\x12\x34\n\x0eprovider_space\x18\x01 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12\x31\n\x0b\x62uilt_space\x18\x02 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12-\n\tprobed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\tmigration\x18\x04 \x01(\x0b\x32\x17.semsearch.v1.Migration\"&\n\x13WatchIndexesRequest\x12\x0f\n\x07indexes\x18\x01 \x03(\t\"5\n\rIndexSnapshot\x12$\n\x07indexes\x18\x01 \x03(\x0b\x32\x13.semsearch.v1.Index\"\x9a\x02\n\nIndexEvent\x12\r\n\x05index\x18\x01 \x01(\t\x12\x30\n\x0eprevious_state\x18\x02 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63urrent\x18\x06 \x01(\x0b\x32\x13.semsearch.v1.Index\x12*\n\tmigration\x18\x07 \x01(\x0b\x32\x17.semsearch.v1.Migration\x12\x16\n\x0estep_remaining\x18\x08 \x01(\r\"\x8f\x01\n\x14WatchIndexesResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12/\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1b.semsearch.v1.IndexSnapshotH\x00\x12)\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x18.semsearch.v1.IndexEventH\x00\x42\t\n\x07payload\"1\n\x0eReindexRequest\x12\x0f\n\x07indexes\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xf7\x02\n\tMigration\x12+\n\x05state\x18\x01 \x01(\x0e\x32\x1c.semsearch.v1.MigrationState\x12\x14\n\x0csource_model\x18\x02 \x01(\t\x12\x14\n\x0ctarget_model\x18\x03 \x01(\t\x12\x32\n\x0ctarget_space\x18\x04 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x08progress\x18\x06 \x01(\x0b\x32\x1d.semsearch.v1.RebuildProgress\x12\x15\n\rindexes_built\x18\x07 \x01(\x05\x12\x15\n\rindexes_total\x18\x08 \x01(\x05\x12\r\n\x05\x65rror\x18\t \x01(\t\x12.\n\nstarted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x13MigrateModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"B\n\x14MigrateModelResponse\x12*\n\tmigration\x18\x01 \x01(\x0b\x32\x17.semsearch.v1.Migration\"(\n\x16\x43\x61ncelMigrationRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"E\n\x17\x43\x61ncelMigrationResponse\x12*\n\tmigration\x18\x01 \x01(\x0b\x32\x17.semsearch.v1.Migration\"7\n\x0fReindexResponse\x12$\n\x07indexes\x18\x01 \x03(\x0b\x32\x13.semsearch.v1.Index*\xc6\x01\n\x0eMigrationState\x12\x1f\n\x1bMIGRATION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18MIGRATION_STATE_BUILDING\x10\x01\x12\x1d\n\x19MIGRATION_STATE_SUCCEEDED\x10\x02\x12\x1a\n\x16MIGRATION_STATE_FAILED\x10\x03\x12\x1d\n\x19MIGRATION_STATE_CANCELLED\x10\x04\x12\x1b\n\x17MIGRATION_STATE_ABORTED\x10\x05\x32\xeb\x04\n\x0c\x41\x64minService\x12R\n\x0bListIndexes\x12 .semsearch.v1.ListIndexesRequest\x1a!.semsearch.v1.ListIndexesResponse\x12I\n\x08GetIndex\x12\x1d.semsearch.v1.GetIndexRequest\x1a\x1e.semsearch.v1.GetIndexResponse\x12\x64\n\x11GetEmbeddingSpace\x12&.semsearch.v1.GetEmbeddingSpaceRequest\x1a\'.semsearch.v1.GetEmbeddingSpaceResponse\x12W\n\x0cWatchIndexes\x12!.semsearch.v1.WatchIndexesRequest\x1a\".semsearch.v1.WatchIndexesResponse0\x01\x12\x46\n\x07Reindex\x12\x1c.semsearch.v1.ReindexRequest\x1a\x1d.semsearch.v1.ReindexResponse\x12U\n\x0cMigrateModel\x12!.semsearch.v1.MigrateModelRequest\x1a\".semsearch.v1.MigrateModelResponse\x12^\n\x0f\x43\x61ncelMigration\x12$.semsearch.v1.CancelMigrationRequest\x1a%.semsearch.v1.CancelMigrationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18semsearch/v1/admin.proto\x12\x0csemsearch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18semsearch/v1/types.proto\"\x14\n\x12ListIndexesRequest\";\n\x13ListIndexesResponse\x12$\n\x07indexes\x18\x01 \x03(\x0b\x32\x13.semsearch.v1.Index\"\x1f\n\x0fGetIndexRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x10GetIndexResponse\x12\"\n\x05index\x18\x01 \x01(\x0b\x32\x13.semsearch.v1.Index\"\x1a\n\x18GetEmbeddingSpaceRequest\"\xdf\x01\n\x19GetEmbeddingSpaceResponse\x12\x34\n\x0eprovider_space\x18\x01 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12\x31\n\x0b\x62uilt_space\x18\x02 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12-\n\tprobed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\tmigration\x18\x04 \x01(\x0b\x32\x17.semsearch.v1.Migration\"<\n\x13WatchIndexesRequest\x12\x0f\n\x07indexes\x18\x01 \x03(\t\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\"5\n\rIndexSnapshot\x12$\n\x07indexes\x18\x01 \x03(\x0b\x32\x13.semsearch.v1.Index\"\x9a\x02\n\nIndexEvent\x12\r\n\x05index\x18\x01 \x01(\t\x12\x30\n\x0eprevious_state\x18\x02 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63urrent\x18\x06 \x01(\x0b\x32\x13.semsearch.v1.Index\x12*\n\tmigration\x18\x07 \x01(\x0b\x32\x17.semsearch.v1.Migration\x12\x16\n\x0estep_remaining\x18\x08 \x01(\r\"\xbb\x01\n\x14WatchIndexesResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12/\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1b.semsearch.v1.IndexSnapshotH\x00\x12)\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x18.semsearch.v1.IndexEventH\x00\x12\x14\n\x0clog_sequence\x18\x04 \x01(\x04\x12\x14\n\x0cresume_token\x18\x05 \x01(\tB\t\n\x07payload\"1\n\x0eReindexRequest\x12\x0f\n\x07indexes\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xf7\x02\n\tMigration\x12+\n\x05state\x18\x01 \x01(\x0e\x32\x1c.semsearch.v1.MigrationState\x12\x14\n\x0csource_model\x18\x02 \x01(\t\x12\x14\n\x0ctarget_model\x18\x03 \x01(\t\x12\x32\n\x0ctarget_space\x18\x04 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x08progress\x18\x06 \x01(\x0b\x32\x1d.semsearch.v1.RebuildProgress\x12\x15\n\rindexes_built\x18\x07 \x01(\x05\x12\x15\n\rindexes_total\x18\x08 \x01(\x05\x12\r\n\x05\x65rror\x18\t \x01(\t\x12.\n\nstarted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x13MigrateModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"B\n\x14MigrateModelResponse\x12*\n\tmigration\x18\x01 \x01(\x0b\x32\x17.semsearch.v1.Migration\"(\n\x16\x43\x61ncelMigrationRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"E\n\x17\x43\x61ncelMigrationResponse\x12*\n\tmigration\x18\x01 \x01(\x0b\x32\x17.semsearch.v1.Migration\"7\n\x0fReindexResponse\x12$\n\x07indexes\x18\x01 \x03(\x0b\x32\x13.semsearch.v1.Index*\xc6\x01\n\x0eMigrationState\x12\x1f\n\x1bMIGRATION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18MIGRATION_STATE_BUILDING\x10\x01\x12\x1d\n\x19MIGRATION_STATE_SUCCEEDED\x10\x02\x12\x1a\n\x16MIGRATION_STATE_FAILED\x10\x03\x12\x1d\n\x19MIGRATION_STATE_CANCELLED\x10\x04\x12\x1b\n\x17MIGRATION_STATE_ABORTED\x10\x05\x32\xeb\x04\n\x0c\x41\x64minService\x12R\n\x0bListIndexes\x12 .semsearch.v1.ListIndexesRequest\x1a!.semsearch.v1.ListIndexesResponse\x12I\n\x08GetIndex\x12\x1d.semsearch.v1.GetIndexRequest\x1a\x1e.semsearch.v1.GetIndexResponse\x12\x64\n\x11GetEmbeddingSpace\x12&.semsearch.v1.GetEmbeddingSpaceRequest\x1a\'.semsearch.v1.GetEmbeddingSpaceResponse\x12W\n\x0cWatchIndexes\x12!.semsearch.v1.WatchIndexesRequest\x1a\".semsearch.v1.WatchIndexesResponse0\x01\x12\x46\n\x07Reindex\x12\x1c.semsearch.v1.ReindexRequest\x1a\x1d.semsearch.v1.ReindexResponse\x12U\n\x0cMigrateModel\x12!.semsearch.v1.MigrateModelRequest\x1a\".semsearch.v1.MigrateModelResponse\x12^\n\x0f\x43\x61ncelMigration\x12$.semsearch.v1.CancelMigrationRequest\x1a%.semsearch.v1.CancelMigrationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'semsearch.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MIGRATIONSTATE']._serialized_start=1775
-  _globals['_MIGRATIONSTATE']._serialized_end=1973
+  _globals['_MIGRATIONSTATE']._serialized_start=1841
+  _globals['_MIGRATIONSTATE']._serialized_end=2039
   _globals['_LISTINDEXESREQUEST']._serialized_start=101
   _globals['_LISTINDEXESREQUEST']._serialized_end=121
   _globals['_LISTINDEXESRESPONSE']._serialized_start=123
@@ -49,27 +49,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETEMBEDDINGSPACERESPONSE']._serialized_start=302
   _globals['_GETEMBEDDINGSPACERESPONSE']._serialized_end=525
   _globals['_WATCHINDEXESREQUEST']._serialized_start=527
-  _globals['_WATCHINDEXESREQUEST']._serialized_end=565
-  _globals['_INDEXSNAPSHOT']._serialized_start=567
-  _globals['_INDEXSNAPSHOT']._serialized_end=620
-  _globals['_INDEXEVENT']._serialized_start=623
-  _globals['_INDEXEVENT']._serialized_end=905
-  _globals['_WATCHINDEXESRESPONSE']._serialized_start=908
-  _globals['_WATCHINDEXESRESPONSE']._serialized_end=1051
-  _globals['_REINDEXREQUEST']._serialized_start=1053
-  _globals['_REINDEXREQUEST']._serialized_end=1102
-  _globals['_MIGRATION']._serialized_start=1105
-  _globals['_MIGRATION']._serialized_end=1480
-  _globals['_MIGRATEMODELREQUEST']._serialized_start=1482
-  _globals['_MIGRATEMODELREQUEST']._serialized_end=1534
-  _globals['_MIGRATEMODELRESPONSE']._serialized_start=1536
-  _globals['_MIGRATEMODELRESPONSE']._serialized_end=1602
-  _globals['_CANCELMIGRATIONREQUEST']._serialized_start=1604
-  _globals['_CANCELMIGRATIONREQUEST']._serialized_end=1644
-  _globals['_CANCELMIGRATIONRESPONSE']._serialized_start=1646
-  _globals['_CANCELMIGRATIONRESPONSE']._serialized_end=1715
-  _globals['_REINDEXRESPONSE']._serialized_start=1717
-  _globals['_REINDEXRESPONSE']._serialized_end=1772
-  _globals['_ADMINSERVICE']._serialized_start=1976
-  _globals['_ADMINSERVICE']._serialized_end=2595
+  _globals['_WATCHINDEXESREQUEST']._serialized_end=587
+  _globals['_INDEXSNAPSHOT']._serialized_start=589
+  _globals['_INDEXSNAPSHOT']._serialized_end=642
+  _globals['_INDEXEVENT']._serialized_start=645
+  _globals['_INDEXEVENT']._serialized_end=927
+  _globals['_WATCHINDEXESRESPONSE']._serialized_start=930
+  _globals['_WATCHINDEXESRESPONSE']._serialized_end=1117
+  _globals['_REINDEXREQUEST']._serialized_start=1119
+  _globals['_REINDEXREQUEST']._serialized_end=1168
+  _globals['_MIGRATION']._serialized_start=1171
+  _globals['_MIGRATION']._serialized_end=1546
+  _globals['_MIGRATEMODELREQUEST']._serialized_start=1548
+  _globals['_MIGRATEMODELREQUEST']._serialized_end=1600
+  _globals['_MIGRATEMODELRESPONSE']._serialized_start=1602
+  _globals['_MIGRATEMODELRESPONSE']._serialized_end=1668
+  _globals['_CANCELMIGRATIONREQUEST']._serialized_start=1670
+  _globals['_CANCELMIGRATIONREQUEST']._serialized_end=1710
+  _globals['_CANCELMIGRATIONRESPONSE']._serialized_start=1712
+  _globals['_CANCELMIGRATIONRESPONSE']._serialized_end=1781
+  _globals['_REINDEXRESPONSE']._serialized_start=1783
+  _globals['_REINDEXRESPONSE']._serialized_end=1838
+  _globals['_ADMINSERVICE']._serialized_start=2042
+  _globals['_ADMINSERVICE']._serialized_end=2661
 # @@protoc_insertion_point(module_scope)

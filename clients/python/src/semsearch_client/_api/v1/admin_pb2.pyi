@@ -219,6 +219,14 @@ class WatchIndexesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     INDEXES_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """Resume a stream that ended: the `resume_token` of the last message received. The stream then
+    starts with the events after that message, with no gap and no duplicate, when the server
+    still holds them (on any replica of a deployment sharing one database); otherwise, or when
+    the token comes from another log (a restarted single server), it starts with a snapshot as
+    usual. Empty: start with a snapshot. A token that does not parse is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def indexes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Names of the indexes to watch; empty watches every index."""
@@ -227,10 +235,11 @@ class WatchIndexesRequest(_message.Message):
         self,
         *,
         indexes: _abc.Iterable[_builtins.str] | None = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["indexes", b"indexes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["indexes", b"indexes", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -334,11 +343,19 @@ class WatchIndexesResponse(_message.Message):
     SEQUENCE_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
+    LOG_SEQUENCE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Position of this message in its stream: 1 for the first snapshot, then one more per message,
     without gaps. A subscriber that falls too far behind is sent a fresh snapshot in place of the
     events it could not take (the coalesced events are then reflected in that snapshot).
     """
+    log_sequence: _builtins.int
+    """Position in the service's event log: of this event, or, for a snapshot, of the last event it
+    reflects. One log per deployment: the same event has the same position on every replica.
+    """
+    resume_token: _builtins.str
+    """Pass as WatchIndexesRequest.resume_token to continue after this message."""
     @_builtins.property
     def snapshot(self) -> Global___IndexSnapshot:
         """State of every watched index when the stream started."""
@@ -353,10 +370,12 @@ class WatchIndexesResponse(_message.Message):
         sequence: _builtins.int = ...,
         snapshot: Global___IndexSnapshot | None = ...,
         event: Global___IndexEvent | None = ...,
+        log_sequence: _builtins.int = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "payload", b"payload", "snapshot", b"snapshot"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "payload", b"payload", "sequence", b"sequence", "snapshot", b"snapshot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "log_sequence", b"log_sequence", "payload", b"payload", "resume_token", b"resume_token", "sequence", b"sequence", "snapshot", b"snapshot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["snapshot", "event"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
