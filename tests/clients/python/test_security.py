@@ -16,6 +16,7 @@ from semsearch_client import (
     SemsearchClient,
     UnauthenticatedError,
     UnreachableError,
+    load_root_certificates,
 )
 from tests.support.server import Service, fixture_config
 from tests.support.tls import SelfSigned, secured, self_signed
@@ -105,3 +106,20 @@ def test_bad_arguments_fail_at_construction(tls: SelfSigned) -> None:
             SemsearchClient(channel=channel, root_certificates=tls.cert_pem)
     finally:
         channel.close()
+
+
+def test_root_certificates_load_from_a_pem_file(tls: SelfSigned, tmp_path: Path) -> None:
+    assert load_root_certificates(tls.cert) == tls.cert_pem
+    der = tmp_path / "cert.der"
+    der.write_bytes(b"\x30\x82\x01\x0a")  # the start of a DER certificate: not PEM
+    with pytest.raises(ValueError, match=r"cert\.der holds no PEM certificate"):
+        load_root_certificates(der)
+    with pytest.raises(ValueError, match="holds no PEM certificate"):
+        load_root_certificates(tls.key)  # a private key is not a certificate
+    with pytest.raises(FileNotFoundError):
+        load_root_certificates(tmp_path / "missing.crt")
+
+
+def test_roots_without_a_pem_certificate_fail_at_construction() -> None:
+    with pytest.raises(ValueError, match="root_certificates holds no PEM certificate"):
+        SemsearchClient("127.0.0.1:1", root_certificates=b"not a certificate")

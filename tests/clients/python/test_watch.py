@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
+from collections.abc import Iterator
 
 import pytest
 
 from semsearch.app import running
 from semsearch.lifecycle.events import Subscription
 from semsearch.proxy.launcher import ProxyProcess
-from semsearch_client import AsyncSemsearchClient, Backoff, NotFoundError, UnreachableError
+from semsearch_client import (
+    AsyncSemsearchClient,
+    Backoff,
+    DeadlineExceededError,
+    NotFoundError,
+    UnreachableError,
+)
 from semsearch_client.messages import PARKED, READY, REBUILDING
 from tests.clients.python.watching import Watcher
 from tests.support.corpora import FIXTURE_INDEXES
@@ -214,3 +222,71 @@ async def test_a_stream_cut_by_the_server_resubscribes_to_the_same_server(
     again = watcher.of_subscription(2)[0]
     assert again.resubscribed and again.snapshot is not None and again.sequence == 1
     assert watcher.retries and all(isinstance(error, UnreachableError) for _, _, error in watcher.retries)
+
+
+@pytest.fixture
+def silent_target() -> Iterator[str]:
+    """An address that accepts TCP connections (the kernel's backlog) and never speaks HTTP/2."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        yield f"127.0.0.1:{silent.getsockname()[1]}"
+
+
+async def test_fail_fast_raises_when_the_first_subscription_fails(dead_target: str) -> None:
+    retries: list[int] = []
+    async with AsyncSemsearchClient(dead_target) as client:
+        stream = client.watch_indexes(
+            backoff=QUICK, fail_fast=True, on_retry=lambda attempt, _, __: retries.append(attempt)
+        )
+        with pytest.raises(UnreachableError):
+            await anext(stream)
+    assert retries == []
+
+
+async def test_a_stream_that_does_not_start_in_time_fails_with_deadline_exceeded(silent_target: str) -> None:
+    async with AsyncSemsearchClient(silent_target) as client:
+        stream = client.watch_indexes(fail_fast=True, start_timeout=0.2)
+        with pytest.raises(DeadlineExceededError, match=r"did not start within 0\.2s"):
+            await anext(stream)
+
+
+async def test_without_fail_fast_a_stream_that_does_not_start_is_retried(silent_target: str) -> None:
+    async with AsyncSemsearchClient(silent_target) as client:
+        watcher = Watcher(
+            lambda on_retry: client.watch_indexes(backoff=QUICK, start_timeout=0.1, on_retry=on_retry)
+        )
+        try:
+            await watcher.until(lambda: len(watcher.retries) >= 2)
+        finally:
+            await watcher.close()
+    assert [attempt for attempt, _, _ in watcher.retries[:2]] == [1, 2]
+    assert all(isinstance(error, DeadlineExceededError) for _, _, error in watcher.retries)
+    assert watcher.error is None and not watcher.updates
+
+
+async def test_fail_fast_still_resubscribes_once_a_stream_delivered(hash_proxy: ProxyProcess) -> None:
+    config = fixture_config(hash_proxy.url)
+    async with contextlib.AsyncExitStack() as stack:
+        server = contextlib.AsyncExitStack()
+        stack.push_async_callback(server.aclose)
+        app = await server.enter_async_context(running(config))
+        client = AsyncSemsearchClient(f"127.0.0.1:{app.port}")
+        stack.push_async_callback(client.close)
+        watcher = Watcher(
+            lambda on_retry: client.watch_indexes(
+                backoff=QUICK, fail_fast=True, start_timeout=10, on_retry=on_retry
+            )
+        )
+        stack.push_async_callback(watcher.close)
+        await watcher.until(lambda: bool(watcher.updates))
+        await server.aclose()
+        await watcher.until(lambda: any(isinstance(e, UnreachableError) for _, _, e in watcher.retries))
+        assert watcher.error is None and not watcher.task.done()
+
+
+@pytest.mark.parametrize("start_timeout", [0, -1.0])
+async def test_a_start_timeout_must_be_positive(dead_target: str, start_timeout: float) -> None:
+    async with AsyncSemsearchClient(dead_target) as client:
+        with pytest.raises(ValueError, match="start_timeout"):
+            client.watch_indexes(start_timeout=start_timeout)

@@ -13,6 +13,7 @@ Calls return the contract's protobuf messages (``semsearch_client.messages``) an
 
 from semsearch_client.aio import AsyncSemsearchClient
 from semsearch_client.backoff import Backoff
+from semsearch_client.channel import load_root_certificates
 from semsearch_client.client import SemsearchClient
 from semsearch_client.errors import (
     DeadlineExceededError,
@@ -56,4 +57,5 @@ __all__ = [
     "WatchStream",
     "WatchUpdate",
     "__version__",
+    "load_root_certificates",
 ]

@@ -137,16 +137,32 @@ class AsyncSemsearchClient:
         backoff: Backoff | None = None,
         max_attempts: int | None = None,
         on_retry: OnRetry | None = None,
+        fail_fast: bool = False,
+        start_timeout: float | None = None,
     ) -> WatchStream:
         """Follow index state: a snapshot, then events; resubscribes (with ``backoff``) when the
         stream breaks, marking the new snapshot ``resubscribed``. ``max_attempts`` bounds failed
         subscriptions in a row (None: keep trying until closed); ``on_retry(attempt, delay, error)``
         is called before each wait (error None: the server ended the stream, e.g. shutting down).
+
+        ``fail_fast`` raises the first subscription's failure instead of retrying it: nothing
+        answering at the start is an error to report, while a break after that is an outage to
+        ride out. ``start_timeout`` bounds how long each subscription may take to deliver its first
+        message; one that takes longer fails with ``DeadlineExceededError`` and is retried like a
+        broken stream (None: no bound).
         """
         request = requests.watch_request(indexes)
         closing = self._is_closed
         return WatchStream(
-            self._admin, request, backoff or Backoff(), max_attempts, closing, on_retry, self._metadata
+            self._admin,
+            request,
+            backoff or Backoff(),
+            max_attempts,
+            closing,
+            on_retry,
+            self._metadata,
+            fail_fast=fail_fast,
+            start_timeout=start_timeout,
         )
 
     def _is_closed(self) -> bool:

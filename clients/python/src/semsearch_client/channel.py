@@ -4,6 +4,7 @@ the bearer token."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,9 +66,31 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 }
 
 
+PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def load_root_certificates(path: str | os.PathLike[str]) -> bytes:
+    """The PEM certificates in the file at ``path``, for ``root_certificates=``.
+
+    Raises ``OSError`` when the file cannot be read and ``ValueError`` when it holds no PEM
+    certificate (a DER file, a private key, the wrong file): checked here, because gRPC would take
+    such roots and fail every TLS handshake instead, far from the cause.
+    """
+    with open(path, "rb") as file:
+        roots = file.read()
+    if PEM_CERTIFICATE not in roots:
+        raise ValueError(f"{os.fspath(path)} holds no PEM certificate")
+    return roots
+
+
 def tls_credentials(root_certificates: bytes | None, secure: bool) -> grpc.ChannelCredentials | None:
-    """TLS trusting ``root_certificates`` (PEM), or the system's roots with ``secure``; None: plaintext."""
+    """TLS trusting ``root_certificates`` (PEM), or the system's roots with ``secure``; None: plaintext.
+
+    ``ValueError`` when ``root_certificates`` holds no PEM certificate.
+    """
     if root_certificates is not None:
+        if PEM_CERTIFICATE not in root_certificates:
+            raise ValueError("root_certificates holds no PEM certificate")
         return grpc.ssl_channel_credentials(root_certificates=root_certificates)
     return grpc.ssl_channel_credentials() if secure else None
 

@@ -18,7 +18,7 @@ import grpc
 
 from semsearch_client._api.v1 import admin_pb2, admin_pb2_grpc
 from semsearch_client.backoff import Backoff
-from semsearch_client.errors import SemsearchError, UnavailableError, error_from_call
+from semsearch_client.errors import DeadlineExceededError, SemsearchError, UnavailableError, error_from_call
 
 log = logging.getLogger("semsearch_client")
 
@@ -57,9 +57,10 @@ class WatchUpdate:
 
 
 def resubscribable(error: SemsearchError) -> bool:
-    """A broken connection or a server going away is worth another subscription; a refused request
-    (unknown index, too many names) would be refused again."""
-    return isinstance(error, UnavailableError)
+    """A broken connection, a server going away or a subscription that did not start in time is
+    worth another subscription; a refused request (unknown index, too many names) would be refused
+    again."""
+    return isinstance(error, UnavailableError | DeadlineExceededError)
 
 
 def _closed_under_us(closing: Callable[[], bool]) -> bool:
@@ -69,29 +70,65 @@ def _closed_under_us(closing: Callable[[], bool]) -> bool:
     return closing() and (task is None or task.cancelling() == 0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """When to resubscribe and when to give up; see ``AsyncSemsearchClient.watch_indexes``."""
+
+    backoff: Backoff
+    max_attempts: int | None
+    on_retry: OnRetry | None
+    fail_fast: bool
+    start_timeout: float | None
+
+    def gives_up(self, failures: int, delivered: bool) -> bool:
+        if self.fail_fast and not delivered:
+            return True  # the first subscription failed: nothing ever answered
+        return self.max_attempts is not None and failures >= self.max_attempts
+
+
+_Call = grpc.aio.UnaryStreamCall[admin_pb2.WatchIndexesRequest, admin_pb2.WatchIndexesResponse]
+
+
+async def _read(call: _Call) -> admin_pb2.WatchIndexesResponse | None:
+    """The stream's next message; None once the server ended it with OK."""
+    message = await call.read()
+    if message is grpc.aio.EOF:
+        return None
+    assert isinstance(message, admin_pb2.WatchIndexesResponse)
+    return message
+
+
+async def _first(call: _Call, start_timeout: float | None) -> admin_pb2.WatchIndexesResponse | None:
+    """The stream's first message, within ``start_timeout`` seconds: a server that accepts the
+    connection but never answers would otherwise hold the watch forever."""
+    try:
+        async with asyncio.timeout(start_timeout):
+            return await _read(call)
+    except TimeoutError:
+        raise DeadlineExceededError(
+            grpc.StatusCode.DEADLINE_EXCEEDED, f"the stream did not start within {start_timeout:g}s"
+        ) from None
+
+
 async def _updates(
     stub: admin_pb2_grpc.AdminServiceAsyncStub,
     request: admin_pb2.WatchIndexesRequest,
-    backoff: Backoff,
-    max_attempts: int | None,
+    policy: _Policy,
     closing: Callable[[], bool],
-    on_retry: OnRetry | None,
     metadata: tuple[tuple[str, str], ...] = (),
 ) -> AsyncGenerator[WatchUpdate, None]:
     subscription = 0
     failures = 0  # subscriptions in a row that failed (a stream that delivered counts from zero)
     while not closing():  # closed during a backoff wait: the channel takes no new calls
         call = stub.WatchIndexes(request, metadata=metadata)
-        first = True
         error: SemsearchError | None = None
         try:
-            async for message in call:
-                if first:
-                    first = False
-                    subscription += 1
-                    failures = 0
-                    yield WatchUpdate(message, subscription, resubscribed=subscription > 1)
-                else:
+            message = await _first(call, policy.start_timeout)
+            if message is not None:
+                subscription += 1
+                failures = 0
+                yield WatchUpdate(message, subscription, resubscribed=subscription > 1)
+                while (message := await _read(call)) is not None:
                     yield WatchUpdate(message, subscription, resubscribed=False)
         except asyncio.CancelledError:
             if _closed_under_us(closing):
@@ -103,22 +140,24 @@ async def _updates(
             error = error_from_call(exc)
             if not resubscribable(error):
                 raise error from exc
+        except DeadlineExceededError as exc:  # the stream did not start in time
+            error = exc
         finally:
             call.cancel()  # no-op when the stream already ended; stops it on aclose()/cancel
         failures += 1
-        if max_attempts is not None and failures >= max_attempts:
+        if policy.gives_up(failures, delivered=subscription > 0):
             raise error or UnavailableError(
                 grpc.StatusCode.UNAVAILABLE, "the watch stream ended and was not resubscribed"
             )
-        delay = backoff.delay(failures - 1)
+        delay = policy.backoff.delay(failures - 1)
         log.info(
             "watch_resubscribing attempt=%d delay_seconds=%.3f cause=%s",
             failures,
             delay,
             error or "stream ended (server shutting down)",
         )
-        if on_retry is not None:
-            on_retry(failures, delay, error)
+        if policy.on_retry is not None:
+            policy.on_retry(failures, delay, error)
         await asyncio.sleep(delay)
 
 
@@ -127,7 +166,9 @@ class WatchStream:
 
     It never ends on its own unless the client is closed: a broken or ended stream is resubscribed.
     It raises a ``SemsearchError`` when the server refuses the subscription (e.g. ``NotFoundError``
-    for an unknown index) or after ``max_attempts`` failed subscriptions in a row.
+    for an unknown index), after ``max_attempts`` failed subscriptions in a row, and with
+    ``fail_fast`` when the first subscription fails. A subscription that delivers nothing within
+    ``start_timeout`` seconds fails with ``DeadlineExceededError`` (None: it may take any time).
     """
 
     def __init__(
@@ -139,10 +180,16 @@ class WatchStream:
         closing: Callable[[], bool],
         on_retry: OnRetry | None = None,
         metadata: tuple[tuple[str, str], ...] = (),
+        *,
+        fail_fast: bool = False,
+        start_timeout: float | None = None,
     ) -> None:
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1 or None, got {max_attempts}")
-        self._updates = _updates(stub, request, backoff, max_attempts, closing, on_retry, metadata)
+        if start_timeout is not None and not start_timeout > 0:
+            raise ValueError(f"start_timeout must be positive or None, got {start_timeout}")
+        policy = _Policy(backoff, max_attempts, on_retry, fail_fast, start_timeout)
+        self._updates = _updates(stub, request, policy, closing, metadata)
 
     def __aiter__(self) -> AsyncIterator[WatchUpdate]:
         return self
