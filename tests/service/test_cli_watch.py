@@ -16,19 +16,19 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import grpc
 import httpx
 
-from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2_grpc
+from semsearch.api.v1 import admin_pb2
 from semsearch.app import running
 from semsearch.config import with_overrides
-from semsearch.console.follow import Backoff, Follower
+from semsearch.console.follow import Follower
 from semsearch.console.output import Output, render_text
 from semsearch.console.session import Session
 from semsearch.console.watch_render import render_watch
 from semsearch.console.watch_view import WatchView
 from semsearch.embeddings.space import PROBE_TEXT
 from semsearch.proxy.launcher import ProxyProcess
+from semsearch_client import AsyncSemsearchClient, Backoff
 from tests.service.test_cli import semsearch_process
 from tests.support.server import Service, fixture_config
 from tests.support.waiting import wait_all_ready
@@ -106,16 +106,8 @@ def partial_progress(frame: str) -> bool:
 async def following(port: int, backoff: Backoff | None = None) -> AsyncIterator[Screen]:
     """Run the command's follower against 127.0.0.1:``port``, drawing a frame on every change."""
     target = f"127.0.0.1:{port}"
-    async with grpc.aio.insecure_channel(target) as channel:
-        out = Output(io.StringIO(), io.StringIO())
-        session = Session(
-            target,
-            10.0,
-            channel,
-            admin_pb2_grpc.AdminServiceStub(channel),
-            search_pb2_grpc.SearchServiceStub(channel),
-            out,
-        )
+    async with AsyncSemsearchClient(target, timeout=10.0) as client:
+        session = Session(target, 10.0, client, Output(io.StringIO(), io.StringIO()))
         view = WatchView(target)
         screen = Screen(view)
         follower = Follower(session, view, on_change=screen.draw, backoff=backoff, poll_seconds=0.05)
@@ -167,7 +159,7 @@ async def test_watch_resubscribes_with_backoff_when_the_server_restarts(hash_pro
     stopped = False
     try:
         await wait_all_ready(app.manager)
-        async with following(app.port, backoff=Backoff(initial=0.05, cap=0.2)) as screen:
+        async with following(app.port, backoff=Backoff(initial=0.05, maximum=0.2)) as screen:
             await screen.until(lambda f: "● live" in f and all_rows(f, "READY"))
             await first.__aexit__(None, None, None)  # a graceful stop ends every stream
             stopped = True

@@ -1,12 +1,15 @@
-"""Failed calls → one line for a human and an exit code; never a traceback."""
+"""Failed calls → one line for a human and an exit code; never a traceback.
+
+The client library has already read the status: the code, the ErrorInfo reason, the RetryInfo
+delay and the BadRequest fields. What is left here is how the command says it.
+"""
 
 from __future__ import annotations
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from semsearch.console.exits import EXIT_AUTH, EXIT_REFUSED, EXIT_UNREACHABLE
+from semsearch_client import SemsearchError, UnreachableError
 
 # What to do about a refused token, by ErrorInfo reason.
 _TOKEN_HINTS = {
@@ -34,53 +37,29 @@ def unreachable(target: str, cause: str) -> CommandError:
     )
 
 
-def error_info(exc: grpc.aio.AioRpcError) -> tuple[str, float | None, list[str]]:
-    """The ErrorInfo reason ("" without one), the RetryInfo delay and the BadRequest field names."""
-    reason, retry, fields = "", None, []
-    status = rpc_status.from_call(exc)
-    for detail in status.details if status is not None else []:
-        info, delay, bad = (
-            error_details_pb2.ErrorInfo(),
-            error_details_pb2.RetryInfo(),
-            error_details_pb2.BadRequest(),
-        )
-        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
-            reason = info.reason
-        elif detail.Is(delay.DESCRIPTOR) and detail.Unpack(delay):
-            retry = delay.retry_delay.ToTimedelta().total_seconds()
-        elif detail.Is(bad.DESCRIPTOR) and detail.Unpack(bad):
-            fields = [v.field for v in bad.field_violations if v.field]
-    return reason, retry, fields
+def no_server_answered(error: SemsearchError) -> bool:
+    """The transport failed (nothing listens, TLS mismatch) or our deadline ran out: no semsearch
+    reason came back, so there is nothing the server said to print."""
+    return isinstance(error, UnreachableError) or (
+        error.code == grpc.StatusCode.DEADLINE_EXCEEDED and not error.reason
+    )
 
 
-def is_transport_failure(exc: grpc.aio.AioRpcError) -> bool:
-    """No server answered: gRPC's own UNAVAILABLE / DEADLINE_EXCEEDED, without a semsearch ErrorInfo."""
-    transport = exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-    return transport and not error_info(exc)[0]
-
-
-def is_transient(exc: grpc.aio.AioRpcError) -> bool:
-    """Worth calling again later: gRPC's UNAVAILABLE (whoever says it, e.g. a draining server) or a
-    deadline. Anything else (NOT_FOUND, INVALID_ARGUMENT, ...) will fail the same way again."""
-    return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-
-
-def short_cause(exc: grpc.aio.AioRpcError, timeout: float) -> str:
+def cause(error: SemsearchError, timeout: float) -> str:
     """Why a call failed, in a few words: the ErrorInfo reason, else the transport's cause."""
-    return error_info(exc)[0] or transport_cause(exc, timeout)
+    return error.reason or transport_cause(error, timeout)
 
 
-def transport_cause(exc: grpc.aio.AioRpcError, timeout: float) -> str:
+def transport_cause(error: SemsearchError, timeout: float) -> str:
     """gRPC's long connection diagnostics, cut to what a person acts on."""
-    if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+    if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"no answer within {timeout:g}s"
-    details = exc.details() or ""
-    lowered = details.lower()
+    lowered = error.message.lower()
     if "handshake" in lowered:
         if "certificate_verify_failed" in lowered:
             return "TLS handshake failed: the server's certificate is not trusted (check --tls-ca)"
         return "TLS handshake failed (is the server serving TLS? drop --tls-ca and --tls if not)"
-    for needle, cause in (
+    for needle, short in (
         ("connection refused", "connection refused"),
         ("domain name not found", "unknown host"),
         ("resolving", "cannot resolve the address"),
@@ -88,20 +67,21 @@ def transport_cause(exc: grpc.aio.AioRpcError, timeout: float) -> str:
         ("socket closed", "the connection was closed; if the server serves TLS, use --tls-ca or --tls"),
     ):
         if needle in lowered:
-            return cause
-    return details.split(";", 1)[0].strip() or exc.code().name.lower()
+            return short
+    return error.message.split(";", 1)[0].strip() or error.code.name.lower()
 
 
-def from_rpc_error(exc: grpc.aio.AioRpcError, target: str, timeout: float) -> CommandError:
-    if is_transport_failure(exc):
-        return unreachable(target, transport_cause(exc, timeout))
-    reason, retry, fields = error_info(exc)
-    line = f"{exc.code().name}{f' [{reason}]' if reason else ''}: {exc.details()}"
-    if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-        hint = _TOKEN_HINTS.get(reason)
+def command_error(error: SemsearchError, target: str, timeout: float) -> CommandError:
+    """The one line and exit code of a failed call: unreachable (3), token refused (6), refused (1)."""
+    if no_server_answered(error):
+        return unreachable(target, transport_cause(error, timeout))
+    line = str(error)  # CODE [REASON]: message
+    if error.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        hint = _TOKEN_HINTS.get(error.reason)
         return CommandError(EXIT_AUTH, f"{line} ({hint})" if hint else line)
+    fields = [violation.field for violation in error.field_violations if violation.field]
     if fields:
         line += f" (field {', '.join(fields)})"
-    if retry is not None:
-        line += f" (retry in {retry:g}s)"
+    if error.retry_delay is not None:
+        line += f" (retry in {error.retry_delay:g}s)"
     return CommandError(EXIT_REFUSED, line)

@@ -1,5 +1,8 @@
-"""Follow AdminService/WatchIndexes into a WatchView: resubscribe with backoff when the stream breaks,
-and poll rebuild progress while an index is REBUILDING (progress changes are not stream events).
+"""Follow AdminService/WatchIndexes into a WatchView, and poll rebuild progress while an index is
+REBUILDING (progress changes are not stream events).
+
+Resubscribing is the Python client's watch (``semsearch_client.watch``); this module turns what it
+reports into the view: every message, and every wait before another subscription ("reconnecting").
 """
 
 from __future__ import annotations
@@ -8,16 +11,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
-import grpc
-
-from semsearch.api.v1 import admin_pb2
-from semsearch.console.errors import is_transient, short_cause, unreachable
+from semsearch.api.v1 import admin_pb2, types_pb2
+from semsearch.console.contract import typed, typed_all
+from semsearch.console.errors import cause
 from semsearch.console.session import Session
 from semsearch.console.watch_view import WatchView
+from semsearch_client import Backoff, SemsearchError
 
 POLL_SECONDS = 0.5
+# As documented for `semsearch watch`: 0.5 s doubling to 10 s, the same for every watcher.
+RESUBSCRIBE = Backoff(initial=0.5, maximum=10.0, jitter=0.0)
 
 
 async def wait_at_most(event: asyncio.Event, seconds: float) -> None:
@@ -28,31 +32,12 @@ async def wait_at_most(event: asyncio.Event, seconds: float) -> None:
             await event.wait()
 
 
-@dataclass
-class Backoff:
-    """Doubling delays between resubscriptions, back to ``initial`` once a stream delivers again."""
-
-    initial: float = 0.5
-    cap: float = 10.0
-    _next: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self._next = self.initial
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self.cap, self._next * 2)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.initial
-
-
 class Follower:
     """Feeds ``view`` until cancelled; ``on_change`` runs (on the loop) after every change to it.
 
-    The first subscription must succeed: failing it raises (unreachable or refused). Later breaks
-    only resubscribe — a restarting server is what watching is for. ``on_message`` sees every stream
-    message after the view applied it.
+    The first subscription must start within the session's timeout: failing it raises (unreachable
+    or refused). Later breaks only resubscribe — a restarting server is what watching is for.
+    ``on_message`` sees every stream message after the view applied it.
     """
 
     def __init__(
@@ -73,7 +58,7 @@ class Follower:
         self.on_change = on_change
         self.on_message = on_message
         self.poll_progress = poll_progress
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or RESUBSCRIBE
         self.poll_seconds = poll_seconds
         self.clock = clock
         self._changed = asyncio.Event()
@@ -89,45 +74,31 @@ class Follower:
                     await poller
 
     async def _follow(self) -> None:
-        timeout = self.session.timeout
-        while True:
-            try:
-                await self._subscribe_once()
-                cause = "the server ended the stream"
-            except grpc.aio.AioRpcError as exc:
-                if not is_transient(exc) or not self.view.snapshots:
-                    raise  # refused for good, or never reachable: the command reports it
-                cause = short_cause(exc, timeout)
-            except TimeoutError:
-                if not self.view.snapshots:
-                    raise unreachable(self.session.target, f"no answer within {timeout:g}s") from None
-                cause = f"no answer within {timeout:g}s"
-            delay = self.backoff.next()
-            now = self.clock()
-            self.view.disconnected(cause, now, now + delay)
-            self.on_change()
-            await asyncio.sleep(delay)
-
-    async def _subscribe_once(self) -> None:
-        """One stream, from its snapshot to its end; returns when the server ends it cleanly."""
-        call = self.session.admin.WatchIndexes(admin_pb2.WatchIndexesRequest(indexes=self.names))
-        try:
-            async with asyncio.timeout(self.session.timeout):
-                message = await call.read()
-            while message is not grpc.aio.EOF:
-                assert isinstance(message, admin_pb2.WatchIndexesResponse)
+        watch = self.session.client.watch_indexes(
+            self.names,
+            backoff=self.backoff,
+            on_retry=self._reconnecting,
+            fail_fast=True,
+            start_timeout=self.session.timeout,
+        )
+        async with watch:
+            async for update in watch:
+                message = typed(update.message, admin_pb2.WatchIndexesResponse)
                 self.view.apply(message, self.clock())
-                self.backoff.reset()
                 self._changed.set()
                 self.on_message(message)
                 self.on_change()
-                message = await call.read()
-        finally:
-            call.cancel()
+
+    def _reconnecting(self, attempt: int, delay: float, error: SemsearchError | None) -> None:
+        """Before each wait to resubscribe: the view shows why, and when the next try comes."""
+        why = "the server ended the stream" if error is None else cause(error, self.session.timeout)
+        now = self.clock()
+        self.view.disconnected(why, now, now + delay)
+        self.on_change()
 
     async def _poll(self) -> None:
         """The provider's space after every change; the listing's progress while anything rebuilds."""
-        admin, timeout = self.session.admin, self.session.timeout
+        client = self.session.client
         while True:
             if self.view.rebuilding():
                 await wait_at_most(self._changed, self.poll_seconds)
@@ -135,13 +106,11 @@ class Follower:
                 await self._changed.wait()
             self._changed.clear()
             try:
-                space = await admin.GetEmbeddingSpace(admin_pb2.GetEmbeddingSpaceRequest(), timeout=timeout)
-                listing = None
-                if self.view.rebuilding():
-                    listing = await admin.ListIndexes(admin_pb2.ListIndexesRequest(), timeout=timeout)
-            except grpc.aio.AioRpcError:
+                space = await client.get_embedding_space()
+                listing = await client.list_indexes() if self.view.rebuilding() else None
+            except SemsearchError:
                 continue  # the stream notices a lost server and says so; polling just tries again
-            self.view.space = space
+            self.view.space = typed(space, admin_pb2.GetEmbeddingSpaceResponse)
             if listing is not None:
-                self.view.apply_progress(listing.indexes)
+                self.view.apply_progress(typed_all(listing, types_pb2.Index))
             self.on_change()

@@ -45,10 +45,13 @@ def run(args: argparse.Namespace) -> int:
     return run_command(_reindex_and_wait if args.wait or args.wait_timeout else _reindex, args)
 
 
-def _request(args: argparse.Namespace) -> admin_pb2.ReindexRequest:
-    from semsearch.api.v1 import admin_pb2
+async def _request(session: Session, args: argparse.Namespace) -> admin_pb2.ReindexResponse:
+    """Send the Reindex request; the answer holds the indexes as they were when it was accepted."""
+    from semsearch.api.v1 import admin_pb2, types_pb2
+    from semsearch.console.contract import typed_all
 
-    return admin_pb2.ReindexRequest(indexes=args.index, reason=args.reason or "semsearch reindex")
+    accepted = await session.client.reindex(args.index, reason=args.reason or "semsearch reindex")
+    return admin_pb2.ReindexResponse(indexes=typed_all(accepted, types_pb2.Index))
 
 
 async def _reindex(session: Session, args: argparse.Namespace) -> int:
@@ -58,7 +61,7 @@ async def _reindex(session: Session, args: argparse.Namespace) -> int:
     from semsearch.console.labels import state_name
     from semsearch.console.output import as_dict
 
-    response = await session.admin.Reindex(_request(args), timeout=session.timeout)
+    response = await _request(session, args)
     if args.json:
         session.out.json(as_dict(response))
         return EXIT_OK
@@ -95,7 +98,7 @@ async def _reindex_and_wait(session: Session, args: argparse.Namespace) -> int:
     try:
         await _until(subscribed, follower)  # the first snapshot (or the follower's error)
         wait.armed = True
-        wait.accepted(await session.admin.Reindex(_request(args), timeout=session.timeout))
+        wait.accepted(await _request(session, args))
         on_change()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(args.wait_timeout):

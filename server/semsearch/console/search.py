@@ -63,22 +63,22 @@ def run(args: argparse.Namespace) -> int:
 
 async def _search(session: Session, args: argparse.Namespace) -> int:
     from semsearch.api.v1 import search_pb2
+    from semsearch.console.contract import typed
     from semsearch.console.exits import EXIT_OK
     from semsearch.console.output import as_dict
     from semsearch.console.tables import degraded_lines, hits_view, unavailable_lines
 
-    request = search_pb2.SearchRequest(
-        query=args.query,
-        indexes=args.index,
+    answer = await session.client.search(
+        args.query,
+        args.index,
         top_k=args.top_k,
+        min_score=args.min_score,
         filter=dict(args.filter),
         all_chunks=args.all_chunks,
-        mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{(args.mode or 'unspecified').upper()}"),
+        mode=args.mode,
         allow_degraded=args.allow_degraded,
     )
-    if args.min_score is not None:
-        request.min_score = args.min_score
-    response = await session.search.Search(request, timeout=session.timeout)
+    response = typed(answer, search_pb2.SearchResponse)
     if args.json:
         session.out.json(as_dict(response))
     else:

@@ -1,4 +1,10 @@
-"""Run one client command: open the channel, turn failures into a message and an exit code."""
+"""Run one client command: open the client the flags ask for, turn failures into a message and an
+exit code.
+
+Channel options, retries, keepalive, the bearer token and TLS are the Python client's
+(``semsearch_client``); this module only turns the flags into its arguments, and a bad flag into a
+usage error (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -10,43 +16,65 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import grpc
-
-from semsearch.api.v1 import admin_pb2_grpc, search_pb2_grpc
-from semsearch.console.errors import CommandError, from_rpc_error
-from semsearch.console.exits import EXIT_INTERRUPTED
+from semsearch.console.errors import CommandError, command_error
+from semsearch.console.exits import EXIT_INTERRUPTED, EXIT_USAGE
+from semsearch.console.options import TOKEN_ENV
 from semsearch.console.output import Output
+from semsearch_client import AsyncSemsearchClient, SemsearchError, load_root_certificates
 
 
 @dataclass
 class Session:
     target: str
     timeout: float
-    channel: grpc.aio.Channel
-    admin: admin_pb2_grpc.AdminServiceAsyncStub  # the .pyi's type of a stub on an aio channel
-    search: search_pb2_grpc.SearchServiceAsyncStub
+    client: AsyncSemsearchClient
     out: Output
 
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 
 
-async def _run(command: Command, args: argparse.Namespace, out: Output) -> int:
-    from semsearch.console.channel import open_channel
+def read_token(args: argparse.Namespace) -> str | None:
+    """The token from ``--token-env`` (must be set then) or from ``$SEMSEARCH_TOKEN`` (if set)."""
+    name = args.token_env or TOKEN_ENV
+    value = os.environ.get(name, "").strip()
+    if not value and args.token_env:
+        raise CommandError(EXIT_USAGE, f"--token-env: the environment variable {name} is unset or empty")
+    return value or None
 
-    async with open_channel(args) as channel:
-        session = Session(
-            args.target,
-            args.timeout,
-            channel,
-            admin_pb2_grpc.AdminServiceStub(channel),
-            search_pb2_grpc.SearchServiceStub(channel),
-            out,
+
+def read_tls_ca(args: argparse.Namespace) -> bytes | None:
+    """The PEM certificates of ``--tls-ca``; None without the flag."""
+    if not args.tls_ca:
+        return None
+    try:
+        return load_root_certificates(args.tls_ca)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise CommandError(EXIT_USAGE, f"--tls-ca: cannot read {args.tls_ca}: {why}") from None
+    except ValueError as exc:
+        raise CommandError(EXIT_USAGE, f"--tls-ca: {exc}") from None
+
+
+def open_client(args: argparse.Namespace) -> AsyncSemsearchClient:
+    """The client to ``--target`` with ``--timeout``, the bearer token and TLS the flags ask for."""
+    token, roots = read_token(args), read_tls_ca(args)
+    try:
+        return AsyncSemsearchClient(
+            args.target, timeout=args.timeout, token=token, root_certificates=roots, secure=args.tls
         )
+    except ValueError as exc:  # only the token can be refused here: the roots were checked
+        name = args.token_env or TOKEN_ENV
+        raise CommandError(EXIT_USAGE, f"the bearer token in ${name}: {exc}") from None
+
+
+async def _run(command: Command, args: argparse.Namespace, out: Output) -> int:
+    async with open_client(args) as client:
+        session = Session(args.target, args.timeout, client, out)
         try:
             return await command(session, args)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, args.target, args.timeout) from None
+        except SemsearchError as exc:
+            raise command_error(exc, args.target, args.timeout) from None
 
 
 def run_command(

@@ -35,12 +35,14 @@ async def _status(session: Session, args: argparse.Namespace) -> int:
     from rich.console import Group
     from rich.text import Text
 
-    from semsearch.api.v1 import admin_pb2
+    from semsearch.api.v1 import admin_pb2, types_pb2
+    from semsearch.console.contract import typed, typed_all
     from semsearch.console.exits import EXIT_OK
     from semsearch.console.output import as_dict
     from semsearch.console.tables import indexes_table, space_lines
 
-    listing = await session.admin.ListIndexes(admin_pb2.ListIndexesRequest(), timeout=session.timeout)
+    indexes = typed_all(await session.client.list_indexes(), types_pb2.Index)
+    listing = admin_pb2.ListIndexesResponse(indexes=indexes)
     table = indexes_table(listing.indexes, time.time(), boxed=session.out.terminal)
     if args.command == "indexes":
         if args.json:
@@ -48,9 +50,7 @@ async def _status(session: Session, args: argparse.Namespace) -> int:
         else:
             session.out.show(table)
         return EXIT_OK
-    space = await session.admin.GetEmbeddingSpace(
-        admin_pb2.GetEmbeddingSpaceRequest(), timeout=session.timeout
-    )
+    space = typed(await session.client.get_embedding_space(), admin_pb2.GetEmbeddingSpaceResponse)
     if args.json:
         session.out.json({**as_dict(listing), "embeddingSpace": as_dict(space)})
     else:
