@@ -80,6 +80,18 @@ class SearchConfig:
 @dataclass(frozen=True)
 class MetricsConfig:
     listen: str = ""  # host:port of the Prometheus endpoint; empty: no metrics port is opened
+@dataclass(frozen=True)
+class StoreConfig:
+    backend: str = "local"  # local: this process's memory + the SQLite cache | postgres: shared by replicas
+    dsn: str = ""  # postgres: a libpq connection string or URI
+    dsn_env: str = ""  # postgres: the environment variable holding the DSN (keeps a password out of files)
+    embedded: bool = False  # postgres: start a bundled PostgreSQL in data_dir (one machine)
+    data_dir: str = ".semsearch/postgres"  # the embedded server's data folder, relative to the config file
+    embedded_port: int = 0  # the embedded server's port on 127.0.0.1; 0 picks a free one
+    pool_size: int = 4  # connections per replica for generations and the log
+    poll_seconds: float = 1.0  # how often a replica checks the log without a notification
+
+
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,7 @@ class Config:
     indexes: tuple[IndexConfig, ...] = ()
     # Read from [security] at parse time (token from the environment, TLS files); secrets redacted.
     credentials: Credentials = NO_CREDENTIALS
+    store: StoreConfig = field(default_factory=StoreConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -116,9 +129,12 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 _INDEX_KEYS = {"name", "kind", "path", "options", "pin_identifiers"}
 REGIMES = ("provider-chosen", "client-chosen")
+    "store": StoreConfig,
 MAX_BATCH_SIZE = 2047  # the OpenAI embeddings limit of 2,048 inputs, less the probe text
+STORE_BACKENDS = ("local", "postgres")
 ENV_PREFIX = "SEMSEARCH_"
 
+MAX_POOL_SIZE = 100
 
 def _coerce(where: str, value: Any, default: Any) -> Any:
     """Check ``value`` against the type of the field's default; env strings are parsed."""
@@ -215,6 +231,7 @@ def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | No
     try:
         credentials = load_credentials(sections["security"], env)
     except SecurityConfigError as exc:
+    sections["store"] = _resolve_store(sections["store"], base, env)
         raise ConfigError(f"[security].{exc}") from None
     config = Config(indexes=indexes, credentials=credentials, **sections)
     _validate(config)
@@ -224,6 +241,19 @@ def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | No
 def _check_listen(key: str, listen: str) -> None:
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
+def _resolve_store(store: StoreConfig, base: Path, env: Mapping[str, str]) -> StoreConfig:
+    """The DSN read from ``dsn_env`` (never written back to a file) and the data folder made absolute."""
+    if store.dsn_env:
+        if store.dsn:
+            raise ConfigError("[store]: set dsn or dsn_env, not both")
+        dsn = env.get(store.dsn_env, "")
+        if not dsn:
+            raise ConfigError(f"[store].dsn_env: the environment variable {store.dsn_env} is not set")
+        store = dataclasses.replace(store, dsn=dsn)
+    data_dir = Path(store.data_dir).expanduser()
+    return dataclasses.replace(store, data_dir=str(data_dir if data_dir.is_absolute() else base / data_dir))
+
+
         raise ConfigError(f"{key}: expected host:port, got {listen!r}")
 
 
@@ -275,10 +305,33 @@ def _validate(config: Config) -> None:
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    _validate_store(config.store)
     """Read and validate a TOML config file."""
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
+def _validate_store(store: StoreConfig) -> None:
+    if store.backend not in STORE_BACKENDS:
+        raise ConfigError(
+            f"[store].backend: expected one of {', '.join(STORE_BACKENDS)}, got {store.backend!r}"
+        )
+    if store.backend == "local":
+        for key in ("dsn", "dsn_env", "embedded"):
+            if getattr(store, key):
+                raise ConfigError(f'[store].{key}: only used with backend = "postgres"')
+        return
+    if not store.dsn and not store.embedded:
+        raise ConfigError("[store].dsn: the postgres backend needs dsn, dsn_env or embedded = true")
+    if store.dsn and store.embedded:
+        raise ConfigError("[store].embedded: set dsn (or dsn_env) or embedded = true, not both")
+    if not 2 <= store.pool_size <= MAX_POOL_SIZE:
+        raise ConfigError(f"[store].pool_size: must be in [2, {MAX_POOL_SIZE}]")
+    if store.poll_seconds <= 0:
+        raise ConfigError("[store].poll_seconds: must be positive")
+    if not 0 <= store.embedded_port <= 65535:
+        raise ConfigError("[store].embedded_port: must be in [0, 65535] (0 picks a free port)")
+
+
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None

@@ -137,3 +137,24 @@ def test_unknown_proxy_model_exits_2() -> None:
     result = semsearch("proxy", "--model", "no-such-model", "--port", "0")
     assert result.returncode == 2
     assert "unknown model 'no-such-model'" in result.stderr
+
+
+def test_tls_and_token_flags_that_cannot_work_exit_2_before_any_call(tmp_path: Path) -> None:
+    not_pem = tmp_path / "ca.der"
+    not_pem.write_bytes(b"\x30\x82\x01\x0a")
+    target = ["--target", f"127.0.0.1:{free_port()}"]  # never reached: the flags fail first
+    cases = [
+        (
+            semsearch("status", *target, "--tls-ca", str(not_pem)),
+            f"--tls-ca: {not_pem} holds no PEM certificate",
+        ),
+        (semsearch("status", *target, "--tls-ca", str(tmp_path / "none.crt")), "--tls-ca: cannot read"),
+        (
+            semsearch("watch", *target, env={"SEMSEARCH_TOKEN": "two words"}),
+            "the bearer token in $SEMSEARCH_TOKEN: token must be a non-empty string of visible ASCII",
+        ),
+    ]
+    for result, complaint in cases:
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"semsearch: {complaint}"), result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

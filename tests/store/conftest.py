@@ -1,30 +1,39 @@
 """Every GenerationStore implementation runs the same contract tests (test_contract.py).
 
-A store is built by a factory that receives pytest's tmp_path; implementations that need a server
-(PostgreSQL) add their factory here, behind a fixture that starts and stops that server.
+A store is built by a factory from the test's request and tmp_path; PostgreSQL's asks for a fresh
+database on the session's real server (tests/support/postgres.py), which starts only when a test
+needs it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from semsearch.embeddings.cache import EmbeddingCache
 from semsearch.store import GenerationStore, LocalStore
+from semsearch.store.postgres import PostgresStore
+from tests.support.postgres import postgres_dsn, postgres_server  # noqa: F401 (fixtures)
+
+StoreFactory = Callable[[pytest.FixtureRequest, Path], GenerationStore]
 
 
-def _local(tmp_path: Path) -> GenerationStore:
+def _local(request: pytest.FixtureRequest, tmp_path: Path) -> GenerationStore:
     return LocalStore(EmbeddingCache(tmp_path / "cache.sqlite"))
 
 
-STORE_FACTORIES = {"local": _local}
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> GenerationStore:
+    return PostgresStore.open(request.getfixturevalue("postgres_dsn"), pool_size=2)
+
+
+STORE_FACTORIES: dict[str, StoreFactory] = {"local": _local, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GenerationStore]:
-    made = STORE_FACTORIES[request.param](tmp_path)
+    made = STORE_FACTORIES[request.param](request, tmp_path)
     try:
         yield made
     finally:

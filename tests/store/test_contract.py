@@ -105,3 +105,48 @@ def test_cache_finds_what_was_stored_in_the_same_space_only(store: GenerationSto
     np.testing.assert_array_equal(found[2], vectors[0])
     assert cache.lookup(OTHER, "document", ["alpha"]) == [None]
     assert cache.lookup(SPACE, "query", ["alpha"]) == [None]
+
+
+def test_putting_a_number_again_replaces_it(store: GenerationStore) -> None:
+    store.put_generation("eips", 1, SPACE, _documents(3, "old"), _vectors(6, 1))
+    store.make_current("eips", 1)
+    documents, vectors = _documents(1, "new"), _vectors(2, 2)
+    store.put_generation("eips", 1, OTHER, documents, vectors)
+    read = store.read_generation("eips", 1)
+    assert read.documents == documents and read.space.same_as(OTHER)
+    np.testing.assert_array_equal(read.vectors, vectors)
+    assert [(r.number, r.current, r.chunk_count) for r in store.list_generations("eips")] == [(1, True, 2)]
+
+
+def test_documents_read_back_exactly_even_odd_ones(store: GenerationStore) -> None:
+    empty = Document("empty", "No chunks", "empty.md", {}, ())
+    odd = Chunk("odd#0", "odd", "Ünïcode ✓", "", "line\nbreak\ttab 'quote' \"dq\"", "", "odd.md", {})
+    documents = (_documents(1)[0], empty, Document("odd", "Ünïcode ✓", "odd.md", {"k": "v", "a": ""}, (odd,)))
+    vectors = _vectors(3, 4)
+    store.put_generation("eips", 1, SPACE, documents, vectors)
+    read = store.read_generation("eips", 1)
+    assert read.documents == documents
+    assert read.vectors.dtype == np.float32
+    np.testing.assert_array_equal(read.vectors, vectors)
+
+
+def test_a_put_whose_vectors_do_not_fit_is_refused_and_stores_nothing(store: GenerationStore) -> None:
+    with pytest.raises(ValueError):
+        store.put_generation("eips", 1, SPACE, _documents(2), _vectors(3, 1))
+    assert store.list_generations("eips") == []
+
+
+def test_cache_keeps_the_most_recently_used_spaces(store: GenerationStore) -> None:
+    cache = store.cache
+    assert cache is not None
+    spaces = [
+        EmbeddingSpace(f"model-{n}", 4, fingerprint=tuple(float(n == i) for i in range(4))) for n in range(4)
+    ]
+    for space in spaces:
+        cache.store(space, "document", ["alpha"], _vectors(1, 5))
+    cache.lookup(spaces[0], "document", ["alpha"])  # used again: now the most recent
+    assert cache.prune() == 1  # three are kept (the default): model-1 was used least recently
+    assert cache.lookup(spaces[1], "document", ["alpha"]) == [None]
+    assert all(
+        cache.lookup(space, "document", ["alpha"])[0] is not None for space in (spaces[0], *spaces[2:])
+    )
