@@ -78,9 +78,6 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
-class MetricsConfig:
-    listen: str = ""  # host:port of the Prometheus endpoint; empty: no metrics port is opened
-@dataclass(frozen=True)
 class StoreConfig:
     backend: str = "local"  # local: this process's memory + the SQLite cache | postgres: shared by replicas
     dsn: str = ""  # postgres: a libpq connection string or URI
@@ -92,6 +89,9 @@ class StoreConfig:
     poll_seconds: float = 1.0  # how often a replica checks the log without a notification
 
 
+@dataclass(frozen=True)
+class MetricsConfig:
+    listen: str = ""  # host:port of the Prometheus endpoint; empty: no metrics port is opened
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,10 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     indexes: tuple[IndexConfig, ...] = ()
     # Read from [security] at parse time (token from the environment, TLS files); secrets redacted.
     credentials: Credentials = NO_CREDENTIALS
-    store: StoreConfig = field(default_factory=StoreConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -126,15 +126,15 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsConfig,
     "search": SearchConfig,
     "security": SecurityConfig,
+    "store": StoreConfig,
 }
+STORE_BACKENDS = ("local", "postgres")
 _INDEX_KEYS = {"name", "kind", "path", "options", "pin_identifiers"}
 REGIMES = ("provider-chosen", "client-chosen")
-    "store": StoreConfig,
+MAX_POOL_SIZE = 100
 MAX_BATCH_SIZE = 2047  # the OpenAI embeddings limit of 2,048 inputs, less the probe text
-STORE_BACKENDS = ("local", "postgres")
 ENV_PREFIX = "SEMSEARCH_"
 
-MAX_POOL_SIZE = 100
 
 def _coerce(where: str, value: Any, default: Any) -> Any:
     """Check ``value`` against the type of the field's default; env strings are parsed."""
@@ -228,19 +228,16 @@ def parse_config(raw: Mapping[str, Any], base: Path, env: Mapping[str, str] | No
         path = Path(cache.path).expanduser()
         sections["cache"] = dataclasses.replace(cache, path=str(path if path.is_absolute() else base / path))
     sections["security"] = resolve_paths(sections["security"], base)
+    sections["store"] = _resolve_store(sections["store"], base, env)
     try:
         credentials = load_credentials(sections["security"], env)
     except SecurityConfigError as exc:
-    sections["store"] = _resolve_store(sections["store"], base, env)
         raise ConfigError(f"[security].{exc}") from None
     config = Config(indexes=indexes, credentials=credentials, **sections)
     _validate(config)
     return config
 
 
-def _check_listen(key: str, listen: str) -> None:
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
 def _resolve_store(store: StoreConfig, base: Path, env: Mapping[str, str]) -> StoreConfig:
     """The DSN read from ``dsn_env`` (never written back to a file) and the data folder made absolute."""
     if store.dsn_env:
@@ -254,6 +251,9 @@ def _resolve_store(store: StoreConfig, base: Path, env: Mapping[str, str]) -> St
     return dataclasses.replace(store, data_dir=str(data_dir if data_dir.is_absolute() else base / data_dir))
 
 
+def _check_listen(key: str, listen: str) -> None:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"{key}: expected host:port, got {listen!r}")
 
 
@@ -300,16 +300,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("[search]: coalesce_window_ms must be in [0, 1000] and max_batch >= 1")
     if not 0 <= config.search.threads <= 64:
         raise ConfigError("[search].threads: must be in [0, 64] (0: one per available core)")
+    _validate_store(config.store)
     if not config.indexes:
         raise ConfigError("no [[index]] declared: nothing to serve")
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
-    _validate_store(config.store)
-    """Read and validate a TOML config file."""
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
 def _validate_store(store: StoreConfig) -> None:
     if store.backend not in STORE_BACKENDS:
         raise ConfigError(
@@ -332,6 +327,11 @@ def _validate_store(store: StoreConfig) -> None:
         raise ConfigError("[store].embedded_port: must be in [0, 65535] (0 picks a free port)")
 
 
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML config file."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
