@@ -94,9 +94,6 @@ def _serve(args: argparse.Namespace) -> int:
         # Reflection never needs the token; Search needs it only when reads do.
         reads = config.security.require_token_for_reads
         header = ' -H "authorization: Bearer $SEMSEARCH_TOKEN"' if reads else ""
-    except ConfigError as exc:  # found only at start, e.g. a [store] database that cannot be used
-        print(f"semsearch: config error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
         print(
             f"\nsemsearch is serving on {target} "
             f"(embeddings: {running.provider_url}, model {config.embeddings.model})\n"
@@ -125,6 +122,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(app.serve(config, banner))
+    except ConfigError as exc:  # found only at start, e.g. a [store] database that cannot be used
+        print(f"semsearch: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (CorpusError, ProxyError, OSError) as exc:
         print(f"semsearch: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
