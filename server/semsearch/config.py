@@ -51,6 +51,9 @@ class EmbeddingsConfig:
     # Who picks the model: "provider-chosen" (the provider may change it: watch, park, rebuild) or
     # "client-chosen" (the provider serves models by name: MigrateModel can move without downtime).
     regime: str = "provider-chosen"
+    # The bundled provider's port on 127.0.0.1 (only used while url is empty); 0 picks a free one.
+    # A fixed port gives its model switch (/admin/model) an address known before start-up.
+    proxy_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,8 @@ def _validate(config: Config) -> None:
         )
     if emb.max_retries < 0:
         raise ConfigError("[embeddings].max_retries: must be >= 0")
+    if not 0 <= emb.proxy_port <= 65535:
+        raise ConfigError("[embeddings].proxy_port: must be in [0, 65535] (0 picks a free port)")
     watcher = config.watcher
     for key in ("interval_seconds", "backoff_base_seconds", "backoff_cap_seconds"):
         if getattr(watcher, key) <= 0:

@@ -43,6 +43,8 @@ async def test_serve_with_the_default_config_answers_questions_about_the_docs() 
         "--listen",
         "127.0.0.1:0",
         cwd=REPO,
+        # The shipped config pins the bundled provider's port (8089) for `make run`; a test takes a free one.
+        env={**os.environ, "SEMSEARCH_EMBEDDINGS_PROXY_PORT": "0"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,  # its own process group: a failed test stops its bundled provider too

@@ -153,7 +153,9 @@ async def running(
         proxy: ProxyProcess | None = None
         url = config.embeddings.url
         if not url:
-            proxy = await stack.enter_async_context(start_proxy(model=config.embeddings.model))
+            proxy = await stack.enter_async_context(
+                start_proxy(model=config.embeddings.model, port=config.embeddings.proxy_port)
+            )
             url = proxy.url
             event(log, "bundled_provider_started", url=url, model=config.embeddings.model)
         # Off by default: no registry, no port, and every report is a no-op call.

