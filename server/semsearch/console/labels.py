@@ -81,3 +81,25 @@ def bar(done: int, total: int, width: int = 30) -> Text:
     text = Text("━" * filled, style="cyan")
     text.append("─" * (width - filled), style="grey37")
     return text
+
+
+def short_path(source: str, width: int) -> str:
+    """``source`` in at most ``width`` cells: the file name (and ``#fragment``) whole when it fits,
+    with as many of its closest folders as fit after ``…/``; a name longer than the width keeps
+    its start and its end (usually the extension)."""
+    if len(source) <= width:
+        return source
+    path, hash_sign, fragment = source.partition("#")  # a fragment may hold slashes too
+    head, slash, name = path.rpartition("/")
+    name += hash_sign + fragment
+    if len(name) + 2 > width or not slash:
+        if width < 3:
+            return source[:width]
+        keep = width - 1
+        return name[: keep - keep // 2] + "…" + name[len(name) - keep // 2 :]
+    kept = name
+    for folder in reversed(head.split("/")):
+        if len(folder) + 1 + len(kept) + 2 > width:
+            break
+        kept = f"{folder}/{kept}"
+    return f"…/{kept}"

@@ -54,5 +54,5 @@ async def _status(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         session.out.json({**as_dict(listing), "embeddingSpace": as_dict(space)})
     else:
-        session.out.show(Group(table, Text(""), space_lines(space, time.time())))
+        session.out.show(Group(table, Text(""), space_lines(space, time.time(), listing.indexes)))
     return EXIT_OK

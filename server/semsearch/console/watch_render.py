@@ -11,11 +11,12 @@ from rich.text import Text
 
 from semsearch.api.v1 import types_pb2
 from semsearch.console.labels import ERROR_STYLE, bar, clock, space_label, state_text
-from semsearch.console.tables import indexes_table
+from semsearch.console.tables import Fitted, indexes_table
 from semsearch.console.watch_view import Link, LogLine, WatchView
 
 DEFAULT_EVENTS = 12
 BAR_WIDTH = 40
+MIN_BAR_WIDTH = 10
 
 
 def render_watch(
@@ -58,22 +59,46 @@ def _link(link: Link, sequence: int, now: float) -> Text:
     return Text("○ connecting…", style="yellow")
 
 
-def _progress(rebuilding: list[types_pb2.Index]) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(no_wrap=True)
-    grid.add_column(justify="right", no_wrap=True)
-    grid.add_column(style="dim", no_wrap=True)
+def _progress(rebuilding: list[types_pb2.Index]) -> Fitted:
+    """One line per rebuilding index; the bar takes what the name and the counts leave of the width."""
+    labels: list[tuple[str, str, str]] = []  # name, counts, cached
     for ix in rebuilding:
-        done, total, cached = ix.progress.chunks_done, ix.progress.chunks_total, ix.progress.chunks_cached
+        done, total = ix.progress.chunks_done, ix.progress.chunks_total
         percent = f"{100 * done // total}%" if total else "-"
-        grid.add_row(
-            Text(ix.name),
-            bar(done, total, BAR_WIDTH),
-            Text(f"{done}/{total} chunks  {percent}"),
-            Text(f"{cached} cached"),
+        labels.append((ix.name, f"{done}/{total} chunks  {percent}", f"{ix.progress.chunks_cached} cached"))
+
+    def layout(width: int) -> RenderableType:
+        widest = [max(len(row[column]) for row in labels) for column in range(3)]
+        room = width - sum(widest) - 3 * 2  # four columns, two cells apart
+        if room < MIN_BAR_WIDTH:
+            return _progress_below_names(rebuilding, labels, width - 2 - 2 * 2 - widest[1] - widest[2])
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(no_wrap=True)
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(style="dim", no_wrap=True)
+        for ix, (name, counts, cached) in zip(rebuilding, labels, strict=True):
+            progress = bar(ix.progress.chunks_done, ix.progress.chunks_total, min(BAR_WIDTH, room))
+            grid.add_row(Text(name), progress, Text(counts), Text(cached))
+        return grid
+
+    return Fitted(layout)
+
+
+def _progress_below_names(
+    rebuilding: list[types_pb2.Index], labels: list[tuple[str, str, str]], room: int
+) -> Group:
+    """A name too long to share its line with a bar: the name, then the bar indented under it."""
+    lines: list[RenderableType] = []
+    for ix, (name, counts, cached) in zip(rebuilding, labels, strict=True):
+        line = Text("  ")
+        line.append_text(
+            bar(ix.progress.chunks_done, ix.progress.chunks_total, max(MIN_BAR_WIDTH, min(BAR_WIDTH, room)))
         )
-    return grid
+        line.append(f"  {counts}  ")
+        line.append(cached, style="dim")
+        lines += [Text(name, style="bold", no_wrap=True, overflow="ellipsis"), line]
+    return Group(*lines)
 
 
 def _log(view: WatchView, events: int, only: frozenset[str] | None) -> RenderableType:
