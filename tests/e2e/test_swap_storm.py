@@ -118,9 +118,9 @@ class Storm:
         self.real = self.name = "hash-v1"
         self.kinds: Counter[str] = Counter()
 
-    async def run(self, on_halfway: Callable[[], None]) -> None:
-        for n in range(SWAPS):
-            if n == SWAPS // 2:
+    async def run(self, on_halfway: Callable[[], None], swaps: int = SWAPS) -> None:
+        for n in range(swaps):
+            if n == swaps // 2:
                 on_halfway()
             await self._swap()
             await self._pause()

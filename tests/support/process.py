@@ -43,6 +43,7 @@ def write_config(
     grace_seconds: float = 5.0,
     embeddings: Mapping[str, Any] | None = None,
     watcher: Mapping[str, Any] | None = None,
+    store: Mapping[str, Any] | None = None,
 ) -> Path:
     """A TOML config for ``semsearch serve`` over a running provider at ``url`` (model hash-v1)."""
     sections: dict[str, Mapping[str, Any]] = {
@@ -56,6 +57,7 @@ def write_config(
             **(watcher or {}),
         },
         "cache": {"path": cache},
+        **({"store": store} if store is not None else {}),
     }
     lines = []
     for name, values in sections.items():

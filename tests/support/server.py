@@ -27,16 +27,19 @@ def fixture_config(
     watcher: dict[str, float] | None = None,
     cache: dict[str, Any] | None = None,
     indexes: list[dict[str, str]] | None = None,
+    store: dict[str, Any] | None = None,
     **embeddings: Any,
 ) -> Config:
     """A config over the fixture corpora; the durable cache is off unless a test gives it a path."""
-    raw = {
+    raw: dict[str, Any] = {
         "server": {"listen": "127.0.0.1:0", "grace_seconds": 1.0},
         "embeddings": {"url": url, "model": model, "batch_size": 8, **embeddings},
         "watcher": {**FAST_WATCHER, **(watcher or {})},
         "cache": {"path": "", **(cache or {})},
         "index": indexes or FIXTURE_INDEXES,
     }
+    if store is not None:
+        raw["store"] = store
     return parse_config(raw, FIXTURE_CORPORA, env={})
 
 

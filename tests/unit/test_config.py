@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,27 @@ def test_metrics_are_off_by_default_and_set_by_file_env_or_flag() -> None:
 def test_bad_metrics_config_names_the_key(metrics: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"metrics": metrics, "index": [INDEX]}, BASE, env={})
+
+
+def test_store_section_defaults_to_local_and_checks_the_postgres_keys(tmp_path: Path) -> None:
+    index = [{"name": "ix", "kind": "markdown", "path": str(tmp_path)}]
+    assert parse_config({"index": index}, tmp_path, env={}).store.backend == "local"
+    shared = parse_config(
+        {"index": index, "store": {"backend": "postgres", "dsn_env": "PG"}}, tmp_path, env={"PG": "dbname=x"}
+    )
+    assert shared.store.dsn == "dbname=x"
+    embedded = parse_config(
+        {"index": index, "store": {"backend": "postgres", "embedded": True}}, tmp_path, env={}
+    )
+    assert embedded.store.data_dir == str(tmp_path / ".semsearch" / "postgres")
+    bad = [
+        ({"backend": "mysql"}, "[store].backend"),
+        ({"backend": "postgres"}, "[store].dsn"),
+        ({"backend": "postgres", "dsn_env": "MISSING"}, "[store].dsn_env"),
+        ({"backend": "postgres", "dsn": "x", "dsn_env": "PG"}, "[store]"),
+        ({"backend": "postgres", "dsn": "x", "embedded": True}, "[store].embedded"),
+        ({"backend": "postgres", "dsn": "x", "pool_size": 1}, "[store]"),
+    ]
+    for section, key in bad:
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            parse_config({"index": index, "store": section}, tmp_path, env={"PG": "y"})

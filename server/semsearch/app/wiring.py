@@ -17,6 +17,8 @@ import httpx
 
 from semsearch.app.metrics_http import MetricsEndpoint, start_metrics_endpoint
 from semsearch.app.prometheus import PrometheusMetrics
+from semsearch.app.replicated import Replication, replica_name, replicated
+from semsearch.app.shared import open_shared
 from semsearch.config import Config, IndexConfig
 from semsearch.corpus import CorpusError, SourceFileError, load_corpus, source_signature
 from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, QueryCache
@@ -26,7 +28,7 @@ from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from semsearch.service.server import RunningServer, start_server
-from semsearch.store import LocalStore
+from semsearch.store import GenerationStore, LocalStore
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ class RunningApp:
     proxy: ProxyProcess | None
     metrics: Metrics = NO_METRICS
     metrics_endpoint: MetricsEndpoint | None = None  # None: metrics are off ([metrics] listen empty)
+    replication: Replication | None = None  # set with a shared store: this replica's part in it
 
     @property
     def port(self) -> int:
@@ -163,20 +166,28 @@ async def running(
         metrics: Metrics = exporter or NO_METRICS
         provider = make_provider(config, url, provider_transport, metrics)
         stack.push_async_callback(provider.aclose)
-        cache = await open_cache(config)
-        if cache is not None:
-            stack.callback(cache.close)
+        shared = await stack.enter_async_context(open_shared(config.store, config.cache.keep_spaces))
+        if shared is not None:
+            store: GenerationStore = shared.store
+        else:
+            cache = await open_cache(config)
+            if cache is not None:
+                stack.callback(cache.close)
+            store = LocalStore(cache)
         manager = IndexManager(
-            sources,
-            provider,
-            store=LocalStore(cache),
-            query_cache=QueryCache(config.cache.query_cache_size),
+            sources, provider, store=store, query_cache=QueryCache(config.cache.query_cache_size)
         )
         watcher = Watcher(manager, watcher_timing(config))
         migrator = Migrator(manager, config.embeddings.regime)
         manager.attach(waker=watcher, migration=migrator)
         stack.push_async_callback(watcher.stop)
         stack.push_async_callback(migrator.stop)  # before the watcher
+        replication = None
+        if shared is not None:
+            name = replica_name(config.server.listen)
+            replication = await stack.enter_async_context(
+                replicated(manager, watcher, migrator, shared, name, config.store.poll_seconds)
+            )
         server = await start_server(
             manager,
             config.server.listen,
@@ -184,6 +195,8 @@ async def running(
             config.search,
             config.server.max_watch_streams,
             config.credentials,
+            feed=replication.watch_feed() if replication is not None else None,
+            loaded=replication.tail.caught_up if replication is not None else None,
         )
         stack.push_async_callback(server.stop, config.server.grace_seconds)
         endpoint = None
@@ -191,8 +204,9 @@ async def running(
             exporter.watch(manager, watcher)
             endpoint = await start_metrics_endpoint(exporter.render, config.metrics.listen)
             stack.push_async_callback(endpoint.stop)
-        watcher.start()
-        yield RunningApp(config, manager, watcher, server, url, proxy, metrics, endpoint)
+        if replication is None:
+            watcher.start()  # with replicas, the one holding the indexer lease runs it
+        yield RunningApp(config, manager, watcher, server, url, proxy, metrics, endpoint, replication)
 
 
 async def serve(config: Config, on_started: Callable[[RunningApp], None] | None = None) -> None:

@@ -76,13 +76,21 @@ class IndexManager:
         self._probed_at: float | None = None
         self._forced: dict[str, str] = {}  # index -> reason of a requested rebuild
         self._waker: WakeTarget | None = None
+        # With several replicas, a replica that does not index hands rebuild requests on.
+        self._forward_rebuild: Callable[[list[str], str], bool] | None = None
         self.migration: Migrations | None = None
         self.steps = asyncio.Lock()  # one lifecycle step at a time: a watcher tick or a migration's swap
         self._built_listeners: list[Callable[[EmbeddingSpace], None]] = []
 
-    def attach(self, waker: WakeTarget, migration: Migrations | None = None) -> None:
-        """Wiring (done by the app): who to wake, and whose migrations to report."""
-        self._waker, self.migration = waker, migration
+    def attach(
+        self,
+        waker: WakeTarget,
+        migration: Migrations | None = None,
+        forward_rebuild: Callable[[list[str], str], bool] | None = None,
+    ) -> None:
+        """Wiring (done by the app): who to wake, whose migrations to report and, on a replica,
+        who takes rebuild requests it does not carry out itself (True: handed on)."""
+        self._waker, self.migration, self._forward_rebuild = waker, migration, forward_rebuild
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -137,6 +145,9 @@ class IndexManager:
         """Schedule a rebuild of ``names`` (all when empty); a READY index keeps serving meanwhile."""
         targets = list(names) or list(self.slots)
         statuses = [self.status(name) for name in targets]  # an unknown name schedules nothing
+        if self._forward_rebuild is not None and self._forward_rebuild(list(names), reason):
+            event(log, "reindex_forwarded", indexes=",".join(targets), reason=reason)
+            return statuses
         for name in targets:
             self._forced[name] = reason
             self.sources.forget_signature(name)  # the watcher reads them again before rebuilding
@@ -378,6 +389,15 @@ class IndexManager:
         if progress is not None and state is IndexState.REBUILDING:
             slot.set_progress(progress)
         self.bus.publish(slot.name, previous, slot.status(), reason)
+
+    def take_over(self, reason: str) -> None:
+        """This replica becomes the indexer: a rebuild the previous one left REBUILDING is not
+        running here, so its index goes back to PARKED (the watcher rebuilds it from the cache)."""
+        for slot in self.slots.values():
+            if slot.state is IndexState.REBUILDING:
+                slot.last_error = reason
+                previous = slot.move(IndexState.PARKED)
+                self.bus.publish(slot.name, previous, slot.status(), reason)
 
     def adopt_space(self, built: EmbeddingSpace | None) -> None:
         """The space the indexer recorded (every index rebuilt in it)."""

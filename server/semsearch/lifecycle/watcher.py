@@ -77,8 +77,10 @@ class Watcher:
         # Set while every index is READY in the recorded space and no tick is working.
         self.settled = asyncio.Event()
 
-    def start(self) -> None:
-        self.manager.announce()
+    def start(self, announce: bool = True) -> None:
+        """Run the watcher; ``announce`` publishes every index's state first (a fresh start)."""
+        if announce:
+            self.manager.announce()
         self._task = asyncio.create_task(self._run(), name="semsearch-watcher")
 
     async def stop(self) -> None:

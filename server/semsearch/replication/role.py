@@ -26,6 +26,7 @@ class IndexerRole:
         name: str,
         tail: LogTail,
         writer: LogWriter,
+        take_over: Callable[[str], None],
         start_indexing: Callable[[], None],
         stop_indexing: Callable[[], Awaitable[None]],
         check_seconds: float = 1.0,
@@ -34,6 +35,7 @@ class IndexerRole:
         self.name = name
         self.tail = tail
         self.writer = writer
+        self.take_over = take_over
         self.start_indexing = start_indexing
         self.stop_indexing = stop_indexing
         self.check_seconds = check_seconds
@@ -66,6 +68,7 @@ class IndexerRole:
             self.epoch, self.leading_since = epoch, time.time()
             self.terms += 1
             self.writer.lead(epoch)
+            self.take_over(f"rebuild interrupted: the indexer changed (now {self.name})")
             self.start_indexing()
             held = True
             while held:

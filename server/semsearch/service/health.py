@@ -29,14 +29,21 @@ def _status(state: IndexState) -> ServingStatus:
 class HealthReporter:
     """Mirrors the bus into the health service: every index from each snapshot, then each change."""
 
-    def __init__(self, manager: IndexManager, queue_limit: int = SUBSCRIBER_QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        manager: IndexManager,
+        queue_limit: int = SUBSCRIBER_QUEUE_LIMIT,
+        loaded: asyncio.Event | None = None,
+    ) -> None:
         self.servicer = HealthServicer()
+        self._loaded = loaded  # a replica is NOT_SERVING until it has loaded what it serves
         self._updates = manager.bus.subscribe(manager.statuses, HEALTH_SUBSCRIPTION, queue_limit)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        ready = self._loaded is None or self._loaded.is_set()
         for name in ("", *SERVICES):
-            self.servicer.set(name, SERVING)
+            self.servicer.set(name, SERVING if ready else NOT_SERVING)
         # The first update is the snapshot, at hand at once: every index is known before start returns.
         first = await anext(self._updates, None)
         if first is not None:
@@ -44,6 +51,22 @@ class HealthReporter:
         self._task = asyncio.create_task(self._follow(), name="semsearch-health")
 
     async def _follow(self) -> None:
+        if self._loaded is not None and not self._loaded.is_set():
+            waiting = asyncio.create_task(self._serving_once_loaded(self._loaded))
+            try:
+                await self._apply_all()
+            finally:
+                waiting.cancel()
+            return
+        await self._apply_all()
+
+    async def _serving_once_loaded(self, loaded: asyncio.Event) -> None:
+        await loaded.wait()
+        for name in ("", *SERVICES):
+            self.servicer.set(name, SERVING)
+        event(log, "health_serving", reason="replica loaded")
+
+    async def _apply_all(self) -> None:
         async for update in self._updates:
             self._apply(update)
 

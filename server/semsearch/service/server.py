@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from semsearch.lifecycle import IndexManager
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.search.searcher import Searcher
-from semsearch.service.admin import AdminServicer
+from semsearch.service.admin import AdminServicer, WatchFeed
 from semsearch.service.auth import TokenGate
 from semsearch.service.draining import DrainGate
 from semsearch.service.health import HealthReporter
@@ -42,12 +43,14 @@ class RunningServer:
     address: str
     gate: DrainGate
     searcher: Searcher
+    admin: AdminServicer
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first, watch streams end with OK, new calls are turned away until
         callers stop coming (at most half of ``grace``), then running calls get the rest of it."""
         await self.health.shutdown()
         self.manager.bus.close()
+        self.admin.feed.bus.close()  # the same bus, or a shared log's feed: its streams end too
         drained = await self.gate.drain(grace)
         await self.server.stop(max(grace - drained, 0.0))
         event(log, "grpc_server_stopped", address=self.address)
@@ -60,10 +63,14 @@ async def start_server(
     search: SearchConfig | None = None,
     max_watch_streams: int = ServerConfig.max_watch_streams,
     credentials: Credentials = NO_CREDENTIALS,
+    feed: WatchFeed | None = None,
+    loaded: asyncio.Event | None = None,
 ) -> RunningServer:
     """Bind ``listen`` (port 0 picks a free one), register every service, start serving.
 
     ``credentials`` add TLS on the port and a bearer token check in front of the servicers.
+    ``feed`` is what WatchIndexes streams (a shared log's, on a replica); until ``loaded`` is set
+    (a replica loading what it serves) health reports NOT_SERVING, so balancers send no traffic.
     """
     gate = DrainGate()
     interceptors: list[grpc.aio.ServerInterceptor] = [gate]
@@ -80,9 +87,9 @@ async def start_server(
     )
     searcher = Searcher(manager, metrics, search)
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(searcher, metrics), server)
-    admin = AdminServicer(manager, metrics, max_watch_streams)
+    admin = AdminServicer(manager, metrics, max_watch_streams, feed)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
-    health = HealthReporter(manager)
+    health = HealthReporter(manager, loaded=loaded)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     try:
@@ -108,7 +115,7 @@ async def start_server(
     warning = exposure_warning(listen, credentials)
     if warning is not None:
         event(log, "grpc_server_exposed", level=logging.WARNING, address=address, warning=warning)
-    return RunningServer(server, manager, health, port, address, gate, searcher)
+    return RunningServer(server, manager, health, port, address, gate, searcher, admin)
 
 
 def _bind(server: grpc.aio.Server, listen: str, credentials: Credentials) -> int:

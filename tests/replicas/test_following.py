@@ -1,0 +1,118 @@
+"""Several replicas on one database: one indexes, every one serves what it built, the same stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from semsearch.api.v1 import admin_pb2, search_pb2
+from semsearch.app import running
+from semsearch.proxy.launcher import ProxyProcess
+from tests.support.oracle import assert_scored_in
+from tests.support.replicas import all_serving, followers, indexer, replica_config, start_replicas, until
+from tests.support.streams import WatchStream
+
+pytestmark = pytest.mark.slow
+
+QUERY = "restart the validator client"
+
+
+async def test_every_replica_serves_the_generation_the_indexer_built(
+    pg_dsn: str, hash_proxy: ProxyProcess, make_service: Any
+) -> None:
+    replicas = await start_replicas(make_service, replica_config(hash_proxy.url, pg_dsn), 3)
+    lead = indexer(replicas)
+    answers = []
+    for replica in replicas:
+        response = await replica.search.Search(search_pb2.SearchRequest(query=QUERY, top_k=5))
+        assert response.hits and not response.unavailable_indexes
+        assert_scored_in(QUERY, response, "hash-v1")
+        answers.append([(h.index, h.chunk_id, round(h.score, 6)) for h in response.hits])
+    assert answers[1:] == answers[:-1]  # the same generation answers the same everywhere
+    for follower in followers(replicas):
+        # A follower never built anything: its watcher never ran, the vectors came from the store.
+        assert follower.app.watcher.ticks == 0
+        assert follower.app.replication is not None and follower.app.replication.tail.loads > 0
+    assert lead.app.watcher.ticks > 0
+
+
+async def test_a_reindex_asked_of_a_follower_is_carried_out_by_the_indexer(
+    pg_dsn: str, hash_proxy: ProxyProcess, make_service: Any
+) -> None:
+    replicas = await start_replicas(make_service, replica_config(hash_proxy.url, pg_dsn), 2)
+    before = await all_serving(replicas)
+    follower = followers(replicas)[0]
+    answer = await follower.admin.Reindex(
+        admin_pb2.ReindexRequest(indexes=["runbooks"], reason="from a follower")
+    )
+    assert [ix.name for ix in answer.indexes] == ["runbooks"]
+    await until(
+        lambda: all(r.app.manager.slots["runbooks"].generation == before["runbooks"] + 1 for r in replicas)
+    )
+    after = await all_serving(replicas)
+    assert after == {**before, "runbooks": before["runbooks"] + 1}
+
+
+async def test_every_replica_streams_the_same_log(
+    pg_dsn: str, hash_proxy: ProxyProcess, make_service: Any
+) -> None:
+    replicas = await start_replicas(make_service, replica_config(hash_proxy.url, pg_dsn), 3)
+    streams = [WatchStream(r) for r in replicas]
+    for stream in streams:
+        await stream.until(lambda s=stream: len(s.messages) >= 1)
+    start = {s.messages[0].log_sequence for s in streams}
+    await replicas[1].admin.Reindex(admin_pb2.ReindexRequest(reason="stream test"))
+
+    def swapped(stream: WatchStream) -> bool:
+        return sum("stream test" in e.reason for e in stream.events) >= 4  # every index rebuilt
+
+    for stream in streams:
+        await stream.until(lambda s=stream: swapped(s))
+    for stream in streams:
+        await stream.close()
+    logs = [
+        [(m.log_sequence, m.event.index, m.event.reason, m.event.state) for m in s.messages[1:]]
+        for s in streams
+    ]
+    shortest = min(len(log) for log in logs)
+    assert shortest > 0 and all(log[:shortest] == logs[0][:shortest] for log in logs)
+    for log in logs:
+        positions = [position for position, *_ in log]
+        assert positions == list(range(positions[0], positions[0] + len(positions)))  # gap-free
+    assert len(start) <= 2  # snapshots taken around the same moment
+
+
+async def test_a_stream_resumes_on_another_replica_with_no_gap(
+    pg_dsn: str, hash_proxy: ProxyProcess, make_service: Any
+) -> None:
+    replicas = await start_replicas(make_service, replica_config(hash_proxy.url, pg_dsn), 2)
+    first = WatchStream(replicas[0])
+    await first.until(lambda: len(first.messages) >= 1)
+    await replicas[0].admin.Reindex(admin_pb2.ReindexRequest(indexes=["eips"], reason="resume one"))
+    await first.until(lambda: any("resume one" in e.reason for e in first.events))
+    await first.close()
+    last = first.messages[-1]
+    await replicas[0].admin.Reindex(admin_pb2.ReindexRequest(indexes=["eips"], reason="resume two"))
+    resumed = WatchStream(replicas[1], resume_token=last.resume_token)
+    await resumed.until(lambda: any("resume two" in e.reason for e in resumed.events))
+    await resumed.close()
+    assert resumed.messages[0].HasField("event")
+    assert resumed.messages[0].log_sequence == last.log_sequence + 1
+    positions = [m.log_sequence for m in resumed.messages]
+    assert positions == list(range(positions[0], positions[0] + len(positions)))
+
+
+async def test_when_the_indexer_stops_another_replica_takes_the_lease_and_indexes(
+    pg_dsn: str, hash_proxy: ProxyProcess, make_service: Any
+) -> None:
+    config = replica_config(hash_proxy.url, pg_dsn)
+    async with running(config) as first:  # the first replica up takes the lease
+        await until(lambda: first.replication is not None and first.replication.role.leading)
+        follower = await make_service(config, ready=False)
+        before = await all_serving([follower])
+    # The indexer shut down: it released the lease, and the follower takes it.
+    await until(lambda: follower.app.replication is not None and follower.app.replication.role.leading)
+    await follower.admin.Reindex(admin_pb2.ReindexRequest(indexes=["specs"], reason="new indexer"))
+    await until(lambda: follower.app.manager.slots["specs"].generation == before["specs"] + 1)
+    assert follower.app.watcher.ticks > 0
