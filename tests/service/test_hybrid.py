@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from semsearch.api.v1 import search_pb2, types_pb2
-from semsearch.index.lexical import LexicalIndex
+from semsearch.index.lexical import LexicalIndex, shared_idf
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from tests.support.corpora import FIXTURE_CORPORA, FIXTURE_INDEXES, fixture_chunks
 from tests.support.faults import FaultTransport, status
@@ -56,13 +56,19 @@ commitment to each blob is visible to contracts, and the blobs are pruned after 
 
 
 def lexical_ranking(query: str, indexes: list[str], top_k: int = 10) -> list[tuple[str, str]]:
-    """(index, chunk id) of the best chunk per document by BM25, every index merged by score."""
+    """(index, chunk id) of the best chunk per document by BM25, every index merged by score, the
+    query terms weighed by their idf over all the indexes searched."""
+    lexical = {
+        ix["name"]: LexicalIndex(
+            [c for (name, _), c in fixture_chunks().items() if name == ix["name"]], ix["kind"]
+        )
+        for ix in FIXTURE_INDEXES
+        if ix["name"] in indexes
+    }
+    shared = shared_idf(list(lexical.values()), query)
     merged = []
-    for ix in FIXTURE_INDEXES:
-        if ix["name"] in indexes:
-            chunks = [c for (name, _), c in fixture_chunks().items() if name == ix["name"]]
-            hits = LexicalIndex(chunks, ix["kind"]).search(query, top_k)
-            merged += [(-h.score, ix["name"], h.chunk.id) for h in hits]
+    for name, index in lexical.items():
+        merged += [(-h.score, name, h.chunk.id) for h in index.search(query, top_k, shared=shared)]
     return [(name, chunk_id) for _, name, chunk_id in sorted(merged)[:top_k]]
 
 

@@ -1,4 +1,5 @@
-"""Reciprocal rank fusion, and one ranking from the dense and lexical hits of several indexes."""
+"""Reciprocal rank and relative score fusion, and one ranking from the dense and lexical hits of
+several indexes."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import pytest
 
 from semsearch.corpus import Chunk
 from semsearch.index import ScoredChunk
-from semsearch.search.fusion import RRF_K, reciprocal_rank_fusion
+from semsearch.search.fusion import RRF_K, reciprocal_rank_fusion, relative_score_fusion
 from semsearch.search.hits import Contribution
 from semsearch.search.query import SearchMode
-from semsearch.search.ranking import FUSION_DEPTH, depth, rank
+from semsearch.search.ranking import FUSION_DEPTH, Fusion, collapse_in_index, depth, rank
+
+RRF = Fusion("rrf")
+RELATIVE = Fusion("relative", dense_weight=0.5)
 
 
 def chunk(doc: str, n: int = 0) -> Chunk:
@@ -51,7 +55,7 @@ def test_hybrid_fuses_and_reports_every_signal() -> None:
         lexical=[scored("c", 7.0), scored("b", 3.0)],
         dense_of=lambda c: cosines[c.document_id],
     )
-    hits, mode = rank([part], top_k=10, min_score=-1.0, collapse=True)
+    hits, mode = rank([part], top_k=10, min_score=-1.0, collapse=True, fusion=RRF)
     assert mode is SearchMode.HYBRID
     assert ids(hits) == ["b#0", "a#0", "c#0"]
     b, a, c = hits
@@ -96,7 +100,7 @@ def test_indexes_merge_dense_by_cosine_and_a_degraded_index_adds_lexical_hits() 
     )
     other = Contribution("other", dense=[scored("o1", 0.9), scored("o2", 0.1)], lexical=[])
     degraded = Contribution("parked", lexical=[scored("p1", 5.0)])
-    hits, mode = rank([ready, other, degraded], top_k=10, min_score=-1.0, collapse=True)
+    hits, mode = rank([ready, other, degraded], top_k=10, min_score=-1.0, collapse=True, fusion=RRF)
     assert mode is SearchMode.HYBRID
     by_id = {h.scored.chunk.id: h for h in hits}
     assert (by_id["o1#0"].dense_rank, by_id["r1#0"].dense_rank, by_id["o2#0"].dense_rank) == (1, 2, 3)
@@ -110,11 +114,11 @@ def test_collapse_ranks_documents_and_all_chunks_ranks_chunks() -> None:
     lexical = [scored("a", 5.0, 1), scored("b", 4.0, 0)]
     cosines = {"a#0": 0.9, "a#1": 0.8, "b#0": 0.7}
     part = Contribution("ix", dense=dense, lexical=lexical, dense_of=lambda c: cosines[c.id])
-    per_document, _ = rank([part], 10, -1.0, collapse=True)
+    per_document, _ = rank([part], 10, -1.0, collapse=True, fusion=RRF)
     assert ids(per_document) == ["a#0", "b#0"]  # dense's best chunk shown
     assert (per_document[0].dense_rank, per_document[0].lexical_rank) == (1, 1)
     assert per_document[0].lexical_score == 5.0  # of the document's best lexical chunk
-    per_chunk, _ = rank([part], 10, -1.0, collapse=False)
+    per_chunk, _ = rank([part], 10, -1.0, collapse=False, fusion=RRF)
     assert ids(per_chunk) == ["a#1", "b#0", "a#0"]  # found by both signals beats first in one
     assert [(h.dense_rank, h.lexical_rank) for h in per_chunk] == [(2, 1), (3, 2), (1, None)]
 
@@ -169,3 +173,65 @@ def test_depth_widens_hybrid_candidates_only() -> None:
     assert depth(SearchMode.LEXICAL, 5) == 5
     assert depth(SearchMode.HYBRID, 5) == FUSION_DEPTH
     assert depth(SearchMode.HYBRID, 100) == 100
+
+
+def test_relative_fusion_scales_each_signal_to_its_candidates_and_weighs_them() -> None:
+    fused = relative_score_fusion([{"a": 0.9, "b": 0.8, "c": 0.7}, {"c": 12.0, "b": 2.0}], [0.6, 0.4])
+    scores = dict(fused)
+    assert scores["a"] == pytest.approx(0.6)  # the best cosine, no words
+    assert scores["b"] == pytest.approx(0.6 * 0.5 + 0.0)  # the worst BM25 scales to 0
+    assert scores["c"] == pytest.approx(0.0 + 0.4)
+    assert [key for key, _ in fused] == ["a", "c", "b"]
+    # Equal scores scale to 1; ties go to the earlier signal's better item.
+    assert relative_score_fusion([{"x": 0.5}, {"y": 3.0}], [0.5, 0.5]) == [("x", 0.5), ("y", 0.5)]
+    assert relative_score_fusion([{}, {}], [0.5, 0.5]) == []
+
+
+def test_relative_fusion_lets_a_clear_winner_of_one_signal_beat_a_weak_match_of_both() -> None:
+    # RRF caps what one signal alone gives at 1/61: "dense-only" (far ahead by meaning) would fall
+    # behind "both" (found weakly by each). Scaled scores keep how far ahead it is.
+    dense = [scored("dense-only", 0.95)] + [scored(f"d{n}", 0.80 - n / 1000) for n in range(20)]
+    dense += [scored("both", 0.70)]
+    lexical = [scored(f"l{n}", 9.0 - n / 10) for n in range(20)] + [scored("both", 1.0)]
+    part = Contribution("ix", dense=dense, lexical=lexical, dense_of=lambda c: 0.5)
+    by_rrf, _ = rank([part], 3, -1.0, collapse=True, fusion=RRF)
+    assert ids(by_rrf)[0] == "both#0"
+    by_score, mode = rank([part], 3, -1.0, collapse=True, fusion=RELATIVE)
+    assert mode is SearchMode.HYBRID
+    assert ids(by_score)[0] == "dense-only#0"
+    assert by_score[0].scored.score == pytest.approx(0.5)  # best cosine, no words: 0.5 * 1 + 0.5 * 0
+    assert (by_score[0].dense_rank, by_score[0].lexical_rank) == (1, None)
+
+
+def test_relative_fusion_merges_every_index_before_scaling() -> None:
+    # Two indexes, one scaling for each signal: a weak index's best is not lifted to 1.
+    strong = Contribution(
+        "strong", dense=[scored("s", 0.9)], lexical=[scored("s", 8.0)], dense_of=lambda c: 0.9
+    )
+    weak = Contribution("weak", dense=[scored("w", 0.5)], lexical=[scored("w", 1.0)], dense_of=lambda c: 0.5)
+    hits, _ = rank([weak, strong], 10, -1.0, collapse=True, fusion=RELATIVE)
+    assert [(h.index, h.scored.score) for h in hits] == [("strong", 1.0), ("weak", 0.0)]
+
+
+def test_a_chunk_bonus_adds_a_share_of_a_documents_further_matching_chunks() -> None:
+    # "long" has three chunks found by meaning, none the best; "short" has the single best one.
+    dense = [scored("short", 0.90), scored("long", 0.85, 0), scored("long", 0.84, 1), scored("long", 0.83, 2)]
+    dense += [scored("other", 0.50)]
+    part = Contribution("ix", dense=dense, lexical=[scored("zzz", 1.0)], dense_of=lambda c: 0.5)
+    plain, _ = rank([part], 3, -1.0, collapse=True, fusion=Fusion("relative", 0.8, chunk_bonus=0.0))
+    assert ids(plain)[:2] == ["short#0", "long#0"]
+    summed, _ = rank([part], 3, -1.0, collapse=True, fusion=Fusion("relative", 0.8, chunk_bonus=0.5))
+    assert ids(summed)[:2] == ["long#0", "short#0"]  # the hit shows the document's best chunk
+    # Ranks and scores reported per signal are still those of each document's best chunk.
+    assert (summed[0].dense_rank, summed[0].dense_score) == (2, 0.85)
+
+
+def test_summing_chunks_asks_indexes_for_chunks_not_documents_in_hybrid_only() -> None:
+    summing = Fusion("relative", 0.5, chunk_bonus=0.1, depth=120)
+    assert collapse_in_index(SearchMode.HYBRID, True, summing) is False
+    assert collapse_in_index(SearchMode.DENSE, True, summing) is True
+    assert collapse_in_index(SearchMode.HYBRID, True, RELATIVE) is True
+    assert collapse_in_index(SearchMode.HYBRID, False, RELATIVE) is False  # all_chunks
+    assert collapse_in_index(SearchMode.HYBRID, True, Fusion("rrf", chunk_bonus=0.1)) is True
+    assert depth(SearchMode.HYBRID, 10, summing) == 120
+    assert depth(SearchMode.LEXICAL, 10, summing) == 10

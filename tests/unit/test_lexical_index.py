@@ -1,4 +1,5 @@
-"""The BM25 index: its terms, its scores against the formula, filters, collapse, and its limits."""
+"""The BM25 index: its terms, its scores against the formula (alone and with statistics shared by
+several indexes), filters, collapse, and its limits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections import Counter
 import pytest
 
 from semsearch.corpus import Chunk
-from semsearch.index.lexical import K1, B, LexicalIndex
+from semsearch.index.lexical import K1, B, LexicalIndex, shared_idf
 from semsearch.index.terms import terms
 from tests.support.corpora import fixture_chunks
 
@@ -26,17 +27,22 @@ CHUNKS = [
 ]
 
 
-def bm25(query: str, texts: list[str], row: int) -> float:
-    """Lucene's BM25 written out: sum of idf * tf / (tf + k1 * (1 - b + b * dl / avgdl))."""
+def bm25(query: str, texts: list[str], row: int, others: list[str] | None = None) -> float:
+    """Lucene's BM25 written out: sum of idf * tf / (tf + k1 * (1 - b + b * dl / avgdl)).
+
+    With ``others`` (the texts of the other indexes searched) the idf counts those texts too; the
+    average length stays that of ``texts``.
+    """
     docs = [Counter(terms(t)) for t in texts]
+    everyone = docs + [Counter(terms(t)) for t in others or []]
     avgdl = sum(sum(d.values()) for d in docs) / len(docs)
     doc, length = docs[row], sum(docs[row].values())
     total = 0.0
     for term in terms(query):
-        df = sum(term in d for d in docs)
+        df = sum(term in d for d in everyone)
         if not df or term not in doc:
             continue
-        idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
+        idf = math.log(1 + (len(everyone) - df + 0.5) / (df + 0.5))
         tf = doc[term]
         total += idf * tf / (tf + K1 * (1 - B + B * length / avgdl))
     return total
@@ -67,6 +73,39 @@ def test_scores_follow_the_bm25_formula() -> None:
         scores = index.scores(query)
         for row in range(len(CHUNKS)):
             assert scores[row] == pytest.approx(bm25(query, texts, row), rel=1e-5), (query, row)
+
+
+# A small index in which "blob" is in every chunk: alone, its idf there is tiny.
+BLOBS = [
+    chunk("one", 0, "blob count per slot"),
+    chunk("two", 0, "blob submitters ranking by rollup"),
+    chunk("three", 0, "empty blob detection"),
+]
+
+
+def test_shared_statistics_weigh_each_term_by_its_rarity_over_every_index() -> None:
+    big, small = LexicalIndex(CHUNKS, "markdown"), LexicalIndex(BLOBS, "examples")
+    texts, blobs = [c.text for c in CHUNKS], [c.text for c in BLOBS]
+    for query in ("blob sidecar", "rollup blob ranking", "blob blob", "zebra"):
+        shared = shared_idf([big, small], query)
+        assert set(shared) == set(terms(query))
+        for row in range(len(CHUNKS)):
+            expected = bm25(query, texts, row, others=blobs)
+            assert big.scores(query, shared)[row] == pytest.approx(expected, rel=1e-5), (query, row)
+        for row in range(len(BLOBS)):
+            expected = bm25(query, blobs, row, others=texts)
+            assert small.scores(query, shared)[row] == pytest.approx(expected, rel=1e-5), (query, row)
+    # Alone, the small index scores "blob" near zero; shared, its blob chunk can beat a long one.
+    alone = small.search("blob", 1)[0].score
+    together = small.search("blob", 1, shared=shared_idf([big, small], "blob"))[0].score
+    assert together > 2 * alone
+
+
+def test_statistics_shared_with_no_other_index_change_nothing() -> None:
+    index = LexicalIndex(CHUNKS, "markdown")
+    for query in ("blob sidecar", "selfdestruct code", "zebra"):
+        assert list(index.scores(query, shared_idf([index], query))) == list(index.scores(query))
+    assert shared_idf([], "blob") == {"blob": pytest.approx(math.log(1 + 0.5 / 0.5))}
 
 
 def test_an_exact_term_finds_its_chunk_first_and_unrelated_chunks_not_at_all() -> None:

@@ -1,18 +1,20 @@
 """One ranking from what every searched index contributed: dense hits, lexical hits, named documents.
 
-Dense hits of all indexes are merged by cosine (one embedding space, so the scores compare) and
-lexical hits by BM25 (per-index statistics, so only roughly). With both, the two merged rankings
-are fused by reciprocal rank fusion. Documents the query names are put first (LEXICAL and HYBRID).
+The candidates of all indexes are merged before anything is fused: dense hits by cosine (one
+embedding space, so the scores compare) and lexical hits by BM25 (with the query terms' idf shared
+by every searched index, so those compare too). With both signals (HYBRID) the two merged rankings
+are fused as ``Fusion`` says. Documents the query names are put first (LEXICAL and HYBRID).
 Without ``all_chunks`` the rankings hold documents: each document's best chunk for each signal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from semsearch.corpus import Chunk
 from semsearch.index import ScoredChunk
-from semsearch.search.fusion import reciprocal_rank_fusion
+from semsearch.search.fusion import reciprocal_rank_fusion, relative_score_fusion
 from semsearch.search.hits import Contribution, Hit
 from semsearch.search.pinning import pin
 from semsearch.search.query import SearchMode
@@ -21,10 +23,41 @@ from semsearch.search.query import SearchMode
 # by both signals can still beat one ranked well by only one.
 FUSION_DEPTH = 50
 
+RankKey = tuple[str, str]  # (index, document id), or (index, chunk id) with all_chunks
 
-def depth(mode: SearchMode, top_k: int) -> int:
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """How HYBRID makes one ranking of the dense and the lexical one.
+
+    ``relative``: each signal's scores scaled to [0, 1] over its candidates and summed, the dense
+    one weighing ``dense_weight`` and the lexical one the rest. With ``chunk_bonus`` a document
+    also adds that share of the scaled score of each further chunk of it a signal found (its best
+    chunk counts whole), and the indexes bring ``depth`` chunks rather than ``depth`` documents.
+    ``rrf``: reciprocal rank fusion of the two rankings (k = 60); weights and bonus do not apply.
+    """
+
+    method: str = "relative"
+    dense_weight: float = 0.5
+    chunk_bonus: float = 0.0
+    depth: int = FUSION_DEPTH
+
+    @property
+    def aggregates(self) -> bool:
+        return self.method == "relative" and self.chunk_bonus > 0
+
+
+DEFAULT_FUSION = Fusion("rrf")
+
+
+def depth(mode: SearchMode, top_k: int, fusion: Fusion = DEFAULT_FUSION) -> int:
     """How many candidates each signal of each index contributes."""
-    return top_k if mode is not SearchMode.HYBRID else max(top_k, FUSION_DEPTH)
+    return top_k if mode is not SearchMode.HYBRID else max(top_k, fusion.depth)
+
+
+def collapse_in_index(mode: SearchMode, collapse: bool, fusion: Fusion = DEFAULT_FUSION) -> bool:
+    """Whether each index brings one chunk per document; not when HYBRID sums a document's chunks."""
+    return collapse and not (mode is SearchMode.HYBRID and fusion.aggregates)
 
 
 def effective_mode(contributions: Sequence[Contribution]) -> SearchMode:
@@ -37,21 +70,30 @@ def effective_mode(contributions: Sequence[Contribution]) -> SearchMode:
 
 
 def rank(
-    contributions: Sequence[Contribution], top_k: int, min_score: float, collapse: bool
+    contributions: Sequence[Contribution],
+    top_k: int,
+    min_score: float,
+    collapse: bool,
+    fusion: Fusion = DEFAULT_FUSION,
 ) -> tuple[list[Hit], SearchMode]:
     """The ``top_k`` hits, named documents first, and the mode that ranked them."""
     mode = effective_mode(contributions)
     by_index = {c.index: c for c in contributions}
 
-    def key(index: str, chunk: Chunk) -> tuple[str, str]:
+    def key(index: str, chunk: Chunk) -> RankKey:
         return (index, chunk.document_id if collapse else chunk.id)
 
-    dense_at = _ranked(_merged(contributions, lambda c: c.dense), key)
-    lexical_at = _ranked(_merged(contributions, lambda c: c.lexical), key)
+    dense = _merged(contributions, lambda c: c.dense)
+    lexical = _merged(contributions, lambda c: c.lexical)
+    dense_at, lexical_at = _ranked(dense, key), _ranked(lexical, key)
 
-    if mode is SearchMode.HYBRID:
+    order: list[tuple[RankKey, float]]
+    if mode is SearchMode.HYBRID and fusion.method == "rrf":
         fused = reciprocal_rank_fusion([list(dense_at), list(lexical_at)])
         order = [(f.key, f.score) for f in fused]
+    elif mode is SearchMode.HYBRID:
+        signals = [_scaled(dense, key, fusion.chunk_bonus), _scaled(lexical, key, fusion.chunk_bonus)]
+        order = relative_score_fusion(signals, [fusion.dense_weight, 1 - fusion.dense_weight])
     elif mode is SearchMode.DENSE:
         order = [(k, s.score) for k, (_, _, s) in dense_at.items()]
     else:
@@ -78,9 +120,26 @@ def _merged(
     return merged
 
 
+def _scaled(
+    merged: list[tuple[str, ScoredChunk]], key: Callable[[str, Chunk], RankKey], bonus: float
+) -> dict[RankKey, float]:
+    """Key -> its best chunk's score scaled to [0, 1] over the candidates, plus ``bonus`` times the
+    scaled score of each further chunk of it (``merged`` is best first)."""
+    if not merged:
+        return {}
+    high, low = merged[0][1].score, merged[-1][1].score
+    spread = high - low
+    scores: dict[RankKey, float] = {}
+    for index, scored in merged:
+        scaled = (scored.score - low) / spread if spread > 0 else 1.0
+        k = key(index, scored.chunk)
+        scores[k] = scores[k] + bonus * scaled if k in scores else scaled
+    return scores
+
+
 def _ranked(
-    merged: list[tuple[str, ScoredChunk]], key: Callable[[str, Chunk], tuple[str, str]]
-) -> dict[tuple[str, str], tuple[int, str, ScoredChunk]]:
+    merged: list[tuple[str, ScoredChunk]], key: Callable[[str, Chunk], RankKey]
+) -> dict[RankKey, tuple[int, str, ScoredChunk]]:
     """Key -> (1-based rank, index, hit), each key at its first place (ranks stay consecutive)."""
     ranked: dict[tuple[str, str], tuple[int, str, ScoredChunk]] = {}
     for index, scored in merged:

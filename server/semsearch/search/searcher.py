@@ -26,14 +26,14 @@ from semsearch.errors import (
     Unavailable,
 )
 from semsearch.index import ScoredChunk, SearchCoalescer, SearchSpec, VectorIndex
-from semsearch.index.lexical import LexicalIndex
+from semsearch.index.lexical import LexicalIndex, shared_idf
 from semsearch.index.topk import canonical_scores
 from semsearch.lifecycle import IndexManager, IndexState, ServingGeneration
 from semsearch.observability import NO_METRICS, Metrics, SearchOutcome
 from semsearch.search.hits import Contribution, Hit
 from semsearch.search.pinning import named_chunks
 from semsearch.search.query import SearchMode, SearchQuery
-from semsearch.search.ranking import depth, rank
+from semsearch.search.ranking import DEFAULT_FUSION, Fusion, collapse_in_index, depth, rank
 
 # Above this many chunks a BM25 query costs milliseconds: run it in a worker thread.
 LEXICAL_OFFLOAD_CHUNKS = 20_000
@@ -110,10 +110,12 @@ def _vectors(generation: ServingGeneration) -> VectorIndex:
     return generation.vectors
 
 
-def _lexical_scorer(lexical: LexicalIndex, text: str) -> Callable[[Chunk], float | None]:
+def _lexical_scorer(
+    lexical: LexicalIndex, text: str, shared: dict[str, float]
+) -> Callable[[Chunk], float | None]:
     def score(chunk: Chunk) -> float | None:
         row = lexical.rows.get(chunk.id)
-        return None if row is None else float(lexical.scores(text)[row])
+        return None if row is None else float(lexical.scores(text, shared)[row])
 
     return score
 
@@ -125,6 +127,7 @@ class Searcher:
         self.manager = manager
         self.metrics = metrics
         settings = settings or SearchConfig()
+        self.fusion: Fusion = DEFAULT_FUSION
         # Concurrent searches of one index share a matrix product (see index.coalescer).
         self.coalescer = SearchCoalescer(
             settings.coalesce_window_ms / 1000, settings.max_batch, threads=settings.threads or None
@@ -221,7 +224,9 @@ class Searcher:
         if not dense and not lexical_only:
             self._raise_unavailable(unavailable)
         contributions = await self._contributions(query, embedded, dense, lexical_only)
-        hits, mode = rank(contributions, query.top_k, query.min_score, collapse=not query.all_chunks)
+        hits, mode = rank(
+            contributions, query.top_k, query.min_score, collapse=not query.all_chunks, fusion=self.fusion
+        )
         query_space = dense[0][1].space if dense else None
         return SearchResult(hits, query_space, unavailable, mode, degraded)
 
@@ -233,16 +238,18 @@ class Searcher:
         lexical_only: list[tuple[str, LexicalIndex]],
     ) -> list[Contribution]:
         """Each index's hits per signal: dense where it serves, words in HYBRID and where degraded."""
-        wanted = depth(query.mode, query.top_k)
+        wanted = depth(query.mode, query.top_k, self.fusion)
+        collapse = collapse_in_index(query.mode, not query.all_chunks, self.fusion)
         hybrid = query.mode is SearchMode.HYBRID
         pin = query.mode is not SearchMode.DENSE  # pinning is a lexical signal
+        # BM25 scores of several indexes compare only with one idf per term over all of them.
+        worded = [g.lexical for _, g in dense if hybrid] + [lexical for _, lexical in lexical_only]
+        shared = shared_idf(worded, query.text)
         contributions: list[Contribution] = []
         if dense:
             assert embedded is not None  # an index serves dense search only in the query's space
             vector = embedded.vectors[0]
-            spec = SearchSpec.of(
-                vector, wanted, query.min_score, query.metadata_filter, collapse=not query.all_chunks
-            )
+            spec = SearchSpec.of(vector, wanted, query.min_score, query.metadata_filter, collapse=collapse)
             # Every index at once: each joins its own index's batch.
             found = await asyncio.gather(*(self.coalescer.search(_vectors(g), spec) for _, g in dense))
             for (name, generation), scored in zip(dense, found, strict=True):
@@ -251,7 +258,9 @@ class Searcher:
                     Contribution(
                         name,
                         dense=scored,
-                        lexical=await self._words(words, query, wanted) if words is not None else None,
+                        lexical=await self._words(words, query, wanted, collapse, shared)
+                        if words is not None
+                        else None,
                         named=named_chunks(words, query) if words is not None else (),
                         dense_of=_dense_scorer(generation, vector),
                     )
@@ -260,16 +269,18 @@ class Searcher:
             contributions.append(
                 Contribution(
                     name,
-                    lexical=await self._words(lexical, query, wanted),
+                    lexical=await self._words(lexical, query, wanted, collapse, shared),
                     named=named_chunks(lexical, query) if pin else (),
-                    lexical_of=_lexical_scorer(lexical, query.text),
+                    lexical_of=_lexical_scorer(lexical, query.text, shared),
                 )
             )
         return contributions
 
     @staticmethod
-    async def _words(lexical: LexicalIndex, query: SearchQuery, wanted: int) -> list[ScoredChunk]:
-        args = (query.text, wanted, query.metadata_filter, not query.all_chunks)
+    async def _words(
+        lexical: LexicalIndex, query: SearchQuery, wanted: int, collapse: bool, shared: dict[str, float]
+    ) -> list[ScoredChunk]:
+        args = (query.text, wanted, query.metadata_filter, collapse, shared)
         if len(lexical) > LEXICAL_OFFLOAD_CHUNKS:
             return await asyncio.to_thread(lexical.search, *args)
         return lexical.search(*args)
