@@ -2,7 +2,9 @@
 
 Code and tables are left out of what is embedded: they are long, say little in words, and
 would crowd the prose out of the chunk. Paragraphs are packed across headings so that short
-sections do not become near-empty chunks; each chunk names the section it starts in.
+sections do not become near-empty chunks; each chunk names the section it starts in (with the
+headings above it) and keeps the headings it crosses. Every chunk leads with the title and the
+front-matter description: a paragraph deep in a specification rarely says which change it is about.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from semsearch.corpus.blocks import Block, split_blocks, strip_html_comments
-from semsearch.corpus.chunks import build_document
+from semsearch.corpus.chunks import build_document, document_context
 from semsearch.corpus.files import find_files, read_text, relative_source
 from semsearch.corpus.front_matter import split_front_matter
 from semsearch.corpus.markdown_sections import split_sections
@@ -64,7 +66,9 @@ def _document(name: str, source: str, fields: Mapping[str, object], markdown: st
     # A heading that would open a chunk is dropped: the chunk's section line says it already.
     groups = pack(_prose_blocks(strip_html_comments(markdown)), limit, leading_headings=False)
     pieces = [(group[0].section, join_blocks(group)) for group in groups]
-    return build_document(document_id, title, source, _metadata(number, fields), pieces)
+    metadata = _metadata(number, fields)
+    context = document_context(metadata.get("description"))
+    return build_document(document_id, title, source, metadata, pieces, context)
 
 
 def _prose_blocks(markdown: str) -> list[Block]:

@@ -1,17 +1,21 @@
 """Kind "examples": YAML registries of query examples, one document and one chunk per example.
 
 File shape: ``<category>: {name?, description?, examples: [{name, description, query, ...}]}``.
-The query is embedded with its description: a search in words should find the query that does it.
+What is embedded and indexed is what the example is for: its name, description, tags and category,
+and the identifiers its query uses (tables, columns, functions), which people search for by name.
+The query's code itself is the hit's payload (the chunk's body), not matched: its keywords
+("SELECT", "FINAL", "GROUP BY") would match questions that have nothing to do with it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
-from semsearch.corpus.chunks import embed_text
+from semsearch.corpus.chunks import document_context, embed_text
 from semsearch.corpus.files import find_files, read_text, relative_source
 from semsearch.corpus.ids import UniqueIds, slugify
 from semsearch.corpus.metadata import metadata_value, scalar_metadata
@@ -22,6 +26,8 @@ PATTERNS = ("*.yaml", "*.yml")
 DEFAULTS: Mapping[str, int] = {}
 
 _NOT_METADATA = ("query", "description")
+# A snake_case name in a query: a table, a column, a function ("fct_block_head", "get_overview").
+_IDENTIFIER = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b")
 
 
 def load(root: Path, options: Mapping[str, int]) -> list[Document]:
@@ -84,13 +90,15 @@ def _document(
     query = _text(example.get("query"))
     body = "\n\n".join(part for part in (description, query) if part)
     metadata = {**scalar_metadata(example, exclude=_NOT_METADATA), "category": key, "file": stem}
+    context = document_context(f"{stem}: {category_name}", metadata.get("tags"))
+    names = ", ".join(dict.fromkeys(_IDENTIFIER.findall(query)))
+    matched = "\n".join(part for part in (description, f"Uses: {names}" if names else "") if part)
     chunk = Chunk(
         id=f"{document_id}#0",
         document_id=document_id,
         title=title,
         section=category_name,
-        # The category is shown (section) and filterable (metadata) but not embedded.
-        text=embed_text(title, "", body),
+        text=embed_text(title, "", matched, context),
         body=body,
         source=source,
         metadata=metadata,

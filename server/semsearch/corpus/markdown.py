@@ -1,4 +1,8 @@
-"""Kind "markdown": runbooks and other notes, one document per ``*.md``, chunked by ``##`` section."""
+"""Kind "markdown": runbooks and other notes, one document per ``*.md``, chunked by ``##`` section.
+
+Every chunk leads with the title, the front-matter description and tags: they say what the whole
+document is for (a symptom, a task), which a section's steps alone seldom do.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from semsearch.corpus.blocks import split_blocks, strip_html_comments
-from semsearch.corpus.chunks import build_document
+from semsearch.corpus.chunks import build_document, document_context
 from semsearch.corpus.files import find_files, read_text, relative_source
 from semsearch.corpus.front_matter import split_front_matter
 from semsearch.corpus.ids import UniqueIds, slugify
@@ -38,15 +42,18 @@ def _document(
     document_id = ids.claim(slugify(name or stem))
     title = metadata_value(fields.get("title")) or name or first_heading(markdown) or stem
 
-    # Text before the first "##" (including under the "# Title" heading) is the intro; the
-    # front-matter description leads it, as the one-line summary of the whole document.
+    # Text before the first "##" (including under the "# Title" heading) is the intro.
     sections = split_sections(markdown, max_level=2, title_is_first_h1=True)
     intro = [section.body for section in sections if not section.label]
     labelled = [(section.label, section.body) for section in sections if section.label]
-    description = metadata_value(fields.get("description"))
-    intro_text = "\n\n".join(part for part in [description or "", *intro] if part.strip())
+    intro_text = "\n\n".join(part for part in intro if part.strip())
+    metadata = scalar_metadata(fields)
+    description = metadata.get("description", "")
+    if not intro_text.strip() and not any(body.strip() for _, body in labelled):
+        intro_text = description  # a document that is only its summary is still found
 
     pieces: list[tuple[str, str]] = []
     for label, body in [("", intro_text), *labelled]:
         pieces.extend((label, join_blocks(group)) for group in pack(split_blocks(body), limit))
-    return build_document(document_id, title, source, scalar_metadata(fields), pieces)
+    context = document_context(description, metadata.get("tags"))
+    return build_document(document_id, title, source, metadata, pieces, context)

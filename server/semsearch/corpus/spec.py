@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from semsearch.corpus.blocks import split_blocks, strip_html_comments
-from semsearch.corpus.chunks import build_document
+from semsearch.corpus.chunks import build_document, document_context
 from semsearch.corpus.files import find_files, read_text, relative_source
 from semsearch.corpus.front_matter import split_front_matter
 from semsearch.corpus.markdown_sections import first_heading, split_sections
@@ -50,7 +50,8 @@ def _document(source: str, fields: Mapping[str, object], markdown: str, limit: i
         groups = pack(split_blocks(section.body), limit)
         pieces.extend((section.label, join_blocks(group)) for group in groups)
     metadata = {**scalar_metadata(fields), **location_metadata(source)}
-    return build_document(document_id, title, source, metadata, pieces)
+    context = document_context(metadata.get("description"), metadata.get("tags"))
+    return build_document(document_id, title, source, metadata, pieces, context)
 
 
 def location_metadata(source: str) -> dict[str, str]:

@@ -62,9 +62,18 @@ def test_chunk_boundaries(eips: dict[str, Document]) -> None:
 
 
 def test_chunk_text_format(eips: dict[str, Document]) -> None:
+    description = "Smooth blob base fee updates with an exponential moving average of blob gas usage"
+    for chunk in eips["eip-9901"].chunks:  # every chunk says which EIP it is and what it is for
+        assert (
+            chunk.text
+            == f"EIP-9901: Dampened Blob Base Fee Market\n{description}\n\n{chunk.section}\n{chunk.body}"
+        )
     chunk = eips["eip-9901"].chunks[0]
-    assert chunk.text == f"EIP-9901: Dampened Blob Base Fee Market\n\nAbstract\n{chunk.body}"
+    assert chunk.section == "Abstract"
     assert chunk.body.startswith("This proposal changes how the blob base fee responds to demand.")
+    # Without a description the title stands alone.
+    moved = eips["eip-9903"].chunks[0]
+    assert moved.text == f"EIP-9903\n\n{moved.body}"
 
 
 def test_code_and_tables_are_left_out(eips: dict[str, Document]) -> None:

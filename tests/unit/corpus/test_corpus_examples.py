@@ -28,7 +28,7 @@ def test_ids_in_file_then_yaml_order(examples: list[Document]) -> None:
     assert examples[2].source == "loki.yml"
 
 
-def test_chunk_text_is_title_description_and_query(examples: list[Document]) -> None:
+def test_what_is_matched_is_the_prose_and_the_names_the_query_uses(examples: list[Document]) -> None:
     by_id = {document.id: document for document in examples}
     [chunk] = by_id["prometheus/beacon-node-peer-count"].chunks
     assert chunk.id == "prometheus/beacon-node-peer-count#0"
@@ -38,7 +38,15 @@ def test_chunk_text_is_title_description_and_query(examples: list[Document]) -> 
         "Number of connected peers of each beacon node; below ten is a warning sign\n\n"
         "min by (instance) (libp2p_peers)"
     )
-    assert chunk.text == f"Beacon node peer count\n\n{chunk.body}"
+    # Matched: name, file and category, description, the identifiers of the query. Not its code.
+    assert chunk.text == (
+        "Beacon node peer count\nprometheus: Validator Health\n\n"
+        "Number of connected peers of each beacon node; below ten is a warning sign\nUses: libp2p_peers"
+    )
+    by_id = {document.id: document for document in examples}
+    sql = by_id["clickhouse/median-block-arrival-time-by-slot"].chunks[0]
+    assert "SELECT" in sql.body and "SELECT" not in sql.text and "quantile" not in sql.text
+    assert "Uses: propagation_slot_start_diff, median_ms, beacon_api_eth_v1_events_block," in sql.text
 
 
 def test_multiline_query_keeps_its_layout(examples: list[Document]) -> None:
@@ -77,7 +85,7 @@ def test_category_without_name_uses_its_key_and_non_categories_are_skipped(tmp_p
     assert (document.id, document.chunks[0].section, document.chunks[0].text) == (
         "reg/only-name",
         "misc",
-        "Only name",
+        "Only name\nreg: misc",
     )
 
 

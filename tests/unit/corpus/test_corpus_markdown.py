@@ -57,12 +57,21 @@ def test_chunks_follow_level_two_sections(runbooks: dict[str, Document]) -> None
     assert "### Cost limits" in vacuum[2].body
 
 
-def test_intro_starts_with_the_description(runbooks: dict[str, Document]) -> None:
-    intro = runbooks["restart-a-stuck-validator"].chunks[0]
+RESTART_HEAD = (
+    "Restart a Stuck Validator\n"
+    "Recover a validator client that stopped attesting while its beacon node still looks healthy\n"
+    "Tags: validator, attestations, restart, incident\n\n"
+)
+
+
+def test_every_chunk_leads_with_title_description_and_tags(runbooks: dict[str, Document]) -> None:
+    intro, *sections = runbooks["restart-a-stuck-validator"].chunks
     assert intro.section == ""
-    assert intro.body.startswith("Recover a validator client that stopped attesting")
-    assert "Use this runbook when a validator client is running" in intro.body
-    assert intro.text == f"Restart a Stuck Validator\n\n{intro.body}"
+    assert intro.body.startswith("Use this runbook when a validator client is running")
+    assert "Recover a validator client" not in intro.body  # said once, in the lead
+    assert intro.text == f"{RESTART_HEAD}{intro.body}"
+    for chunk in sections:
+        assert chunk.text == f"{RESTART_HEAD}{chunk.section}\n{chunk.body}"
 
 
 def test_h1_title_is_not_repeated_in_the_intro(runbooks: dict[str, Document]) -> None:
@@ -73,7 +82,11 @@ def test_h1_title_is_not_repeated_in_the_intro(runbooks: dict[str, Document]) ->
 
 def test_chunk_text_has_title_and_section(runbooks: dict[str, Document]) -> None:
     chunk = runbooks["database-disk-full"].chunks[2]
-    assert chunk.text == f"Database Disk Full\n\nFree space safely\n{chunk.body}"
+    lead = "Free space on a PostgreSQL host whose data volume has filled up and writes are failing"
+    tags = "Tags: postgres, disk, storage"
+    assert chunk.text == f"Database Disk Full\n{lead}\n{tags}\n\nFree space safely\n{chunk.body}"
+    notes = runbooks["postgres-vacuum-tuning"].chunks[0]  # no front matter: the title alone
+    assert notes.text == f"Tuning Autovacuum on Busy Tables\n\n{notes.body}"
     assert chunk.body.startswith("Drop any inactive replication slot")
 
 
@@ -118,12 +131,16 @@ def test_id_falls_back_to_slugified_stem_and_repeats_get_suffixes(tmp_path: Path
     ]
 
 
-def test_description_alone_makes_an_intro(tmp_path: Path) -> None:
+def test_a_description_leads_the_sections_and_alone_makes_an_intro(tmp_path: Path) -> None:
     (tmp_path / "x.md").write_text(
         "---\ndescription: Only a summary\n---\n## Step\nDo it.\n", encoding="utf-8"
     )
-    [document] = load_corpus("markdown", tmp_path, {})
-    assert [(c.section, c.body) for c in document.chunks] == [("", "Only a summary"), ("Step", "Do it.")]
+    (tmp_path / "y.md").write_text("---\ndescription: Nothing but a summary\n---\n", encoding="utf-8")
+    x, y = load_corpus("markdown", tmp_path, {})
+    assert [(c.section, c.body, c.text) for c in x.chunks] == [
+        ("Step", "Do it.", "x\nOnly a summary\n\nStep\nDo it.")
+    ]
+    assert [(c.section, c.body) for c in y.chunks] == [("", "Nothing but a summary")]
 
 
 def test_html_comments_are_not_embedded(tmp_path: Path) -> None:
