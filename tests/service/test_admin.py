@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from semsearch.api.v1 import admin_pb2, types_pb2
+from semsearch.embeddings.digest import fingerprint_digest
 from tests.support.corpora import FIXTURE_INDEXES
 from tests.support.server import Service
 from tests.support.status import failure
@@ -32,6 +33,10 @@ async def test_list_indexes_in_config_order_with_counts_and_space(service: Servi
 async def test_get_index_and_unknown_index(service: Service) -> None:
     got = await service.admin.GetIndex(admin_pb2.GetIndexRequest(name="eips"))
     assert got.index.name == "eips"
+    space = got.index.space  # named by digests; the vectors only in GetEmbeddingSpace
+    assert len(space.fingerprint_digest) == len(space.query_fingerprint_digest) == 12
+    assert not space.fingerprint and not space.query_fingerprint
+    assert got.ByteSize() < 384 * 4  # less than one vector of floats
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await service.admin.GetIndex(admin_pb2.GetIndexRequest(name="nope"))
     info = failure(caught.value)
@@ -44,6 +49,12 @@ async def test_embedding_space_reports_provider_and_built_space(service: Service
     response = await service.admin.GetEmbeddingSpace(admin_pb2.GetEmbeddingSpaceRequest())
     assert response.provider_space.model == "hash-v1"
     assert list(response.built_space.fingerprint) == list(response.provider_space.fingerprint)
+    for space in (response.provider_space, response.built_space):
+        assert len(space.fingerprint) == len(space.query_fingerprint) == 384
+        assert space.fingerprint_digest == fingerprint_digest(space.fingerprint)
+        assert space.query_fingerprint_digest == fingerprint_digest(space.query_fingerprint)
+    listed = await service.admin.ListIndexes(admin_pb2.ListIndexesRequest())
+    assert {ix.space.fingerprint_digest for ix in listed.indexes} == {response.built_space.fingerprint_digest}
     assert response.probed_at.seconds > 0
 
 

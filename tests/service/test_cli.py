@@ -71,7 +71,8 @@ async def test_search_json_is_the_whole_response_as_one_document(service: Servic
     assert code == 0
     response = json.loads(out)
     assert response["querySpace"]["model"] == "hash-v1" and response["querySpace"]["dimensions"] == 384
-    assert len(response["querySpace"]["fingerprint"]) == 384
+    assert re.fullmatch("[0-9a-f]{12}", response["querySpace"]["fingerprintDigest"])
+    assert "fingerprint" not in response["querySpace"]  # named by its digests: no vector of floats
     assert 1 <= len(response["hits"]) <= 2
     for hit in response["hits"]:
         assert hit["index"] == "eips"
@@ -101,6 +102,10 @@ async def test_status_json_carries_indexes_and_embedding_spaces(service: Service
     spaces = document["embeddingSpace"]
     assert spaces["providerSpace"]["model"] == spaces["builtSpace"]["model"] == "hash-v1"
     assert "probedAt" in spaces
+    for space in (spaces["providerSpace"], spaces["builtSpace"]):  # digests, no vectors
+        assert space["fingerprintDigest"] == document["indexes"][0]["space"]["fingerprintDigest"]
+        assert not {"fingerprint", "queryFingerprint"} & space.keys()
+    assert len(out.splitlines()) < 150  # four indexes and two spaces, not hundreds of floats
 
 
 async def test_indexes_keeps_the_shape_scripts_read(service: Service) -> None:

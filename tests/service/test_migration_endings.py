@@ -12,10 +12,10 @@ from typing import Any
 
 import grpc
 import httpx
-import numpy as np
 
 from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch.embeddings import PROBE_TEXT
+from semsearch.embeddings.digest import fingerprint_digest
 from semsearch.lifecycle import MigrationPhase
 from semsearch.proxy.launcher import ProxyProcess
 from tests.support.faults import FaultTransport, status
@@ -143,10 +143,10 @@ async def test_a_model_swapped_behind_the_current_name_aborts_the_migration_and_
     await wait_for(manager, lambda: manager.all_ready() and spaces(service) == {("hash-v1", 2)})
     gate.open.set()
 
-    probe = vector("hash-v3", PROBE_TEXT, "document")
+    probe = fingerprint_digest(vector("hash-v3", PROBE_TEXT, "document"))
     for ix in await indexes(service):
         assert (ix.state, ix.space.model) == (READY, "hash-v1")
-        assert np.allclose(ix.space.fingerprint, probe, atol=1e-6)  # rebuilt behind the same name
+        assert ix.space.fingerprint_digest == probe  # rebuilt behind the same name
         assert not ix.HasField("shadow")
     reported = (await service.admin.GetEmbeddingSpace(admin_pb2.GetEmbeddingSpaceRequest())).migration
     assert reported.state == ABORTED and "stopped serving" in reported.error

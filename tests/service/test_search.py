@@ -10,8 +10,9 @@ import grpc
 import numpy as np
 import pytest
 
-from semsearch.api.v1 import search_pb2
+from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch.corpus import Chunk
+from semsearch.embeddings.digest import fingerprint_digest
 from semsearch.proxy.hashing import hash_embed
 from semsearch.search.query import MAX_QUERY_CHARS, MAX_TOP_K
 from tests.support.corpora import fixture_chunks
@@ -41,7 +42,8 @@ async def test_every_index_is_searched_and_scores_match_the_oracle(service: Serv
     response = await service.search.Search(search_pb2.SearchRequest(query=query, top_k=20, all_chunks=True))
     assert response.query_space.model == "hash-v1"
     assert response.query_space.dimensions == 384
-    assert len(response.query_space.fingerprint) == 384
+    assert len(response.query_space.fingerprint_digest) == 12  # the space named, its vectors left out
+    assert not response.query_space.fingerprint and not response.query_space.query_fingerprint
     assert not response.unavailable_indexes
     assert {hit.index for hit in response.hits} == {"runbooks", "eips", "specs", "examples"}
     scores = [hit.score for hit in response.hits]
@@ -148,3 +150,15 @@ async def test_bad_requests_get_a_status_and_an_error_info_reason(
         assert got.bad_request is not None and got.bad_request.field_violations[0].field
     # Bad input changes nothing: the service still answers.
     assert (await service.search.Search(search_pb2.SearchRequest(query="ok"))).hits
+
+
+async def test_the_query_space_is_named_by_the_digests_of_the_built_space(service: Service) -> None:
+    response = await service.search.Search(search_pb2.SearchRequest(query="attestation duties", top_k=3))
+    spaces = await service.admin.GetEmbeddingSpace(admin_pb2.GetEmbeddingSpaceRequest())
+    built = spaces.built_space
+    assert len(built.fingerprint) == len(built.query_fingerprint) == 384  # asked for: the vectors
+    named = response.query_space
+    assert (named.model, named.dimensions) == (built.model, built.dimensions)
+    assert named.fingerprint_digest == built.fingerprint_digest == fingerprint_digest(built.fingerprint)
+    assert named.query_fingerprint_digest == fingerprint_digest(built.query_fingerprint)
+    assert response.ByteSize() < 384 * 4  # top 3 hits and a space: less than one vector of floats

@@ -23,6 +23,7 @@ import pytest
 
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, types_pb2
 from semsearch.embeddings import PROBE_TEXT
+from semsearch.embeddings.digest import fingerprint_digest
 from semsearch.proxy.models import load_model
 from tests.support.corpora import fixture_chunks
 
@@ -71,24 +72,21 @@ def assert_scored_in(
 class HashSpaces:
     """Tells which hash model really served a space, whatever name it was served under.
 
-    A space's fingerprint is the provider's vector for PROBE_TEXT, so it names the model behind any
-    alias. ``served_as`` records which real models the test put behind each name, which is what a
-    swap behind an unchanged name can confuse (see ``classify``).
+    A space's fingerprint is the provider's vector for PROBE_TEXT, so it (and the digest responses
+    carry in its place) names the model behind any alias. ``served_as`` records which real models
+    the test put behind each name, which is what a swap behind an unchanged name can confuse (see
+    ``classify``).
     """
 
     def __init__(self, models: Iterable[str]) -> None:
-        self.fingerprints = {m: vector(m, PROBE_TEXT, "document") for m in models}
+        self.digests = {m: fingerprint_digest(vector(m, PROBE_TEXT, "document")) for m in models}
         self.served_as: dict[str, set[str]] = {}
 
     def serve(self, real: str, name: str) -> None:
         self.served_as.setdefault(name, set()).add(real)
 
     def real_model(self, space: types_pb2.EmbeddingSpace) -> str | None:
-        fingerprint = np.asarray(space.fingerprint, dtype=np.float32)
-        for model, probe in self.fingerprints.items():
-            if fingerprint.shape == probe.shape and np.allclose(fingerprint, probe, atol=1e-6):
-                return model
-        return None
+        return next((m for m, digest in self.digests.items() if digest == space.fingerprint_digest), None)
 
     def classify(self, query: str, response: search_pb2.SearchResponse) -> Counter[str]:
         """Count the response's hits by verdict.
@@ -191,7 +189,7 @@ class Watch:
             if held is None or held.state != change.previous_state or change.current.state != change.state:
                 self.problems.append(f"event {message.sequence} does not follow the view: {change}")
             self.view[change.index] = change.current
-        spaces = {tuple(ix.space.fingerprint) for ix in self.view.values() if ix.state == READY}
+        spaces = {ix.space.fingerprint_digest for ix in self.view.values() if ix.state == READY}
         if len(spaces) > 1:
             self.problems.append(
                 f"after message {message.sequence}, READY indexes sit in {len(spaces)} spaces"

@@ -5,16 +5,16 @@ Rendered at a fixed width with rich's own console, exactly as the commands rende
 
 from __future__ import annotations
 
-import numpy as np
 from rich.text import Text
 
 from semsearch.api.v1 import admin_pb2, search_pb2, types_pb2
-from semsearch.console.labels import age, bar, fingerprint_tag, space_label
+from semsearch.console.labels import age, bar, space_label
 from semsearch.console.output import PLAIN_WIDTH, render_text
 from semsearch.console.rebuild_wait import RebuildWait
 from semsearch.console.tables import hits_view, indexes_table
 from semsearch.console.watch_render import render_watch
 from semsearch.console.watch_view import WatchView
+from semsearch.embeddings.digest import fingerprint_digest
 from semsearch.embeddings.space import PROBE_TEXT
 from semsearch.proxy.hashing import hash_embed
 
@@ -26,9 +26,15 @@ READY, PARKED, REBUILDING = (
 NOW = 1_800_000_000.0
 
 
+def probe(model: str) -> list[float]:
+    return [float(x) for x in hash_embed([PROBE_TEXT], model)[0]]
+
+
 def space(model: str = "hash-v1") -> types_pb2.EmbeddingSpace:
-    vector = hash_embed([PROBE_TEXT], model)[0]
-    return types_pb2.EmbeddingSpace(model=model, dimensions=384, fingerprint=[float(x) for x in vector])
+    """A space as the server names it outside GetEmbeddingSpace: digests, no vectors."""
+    return types_pb2.EmbeddingSpace(
+        model=model, dimensions=384, fingerprint_digest=fingerprint_digest(probe(model))
+    )
 
 
 def index(name: str, state: int, generation: int = 1, **fields: object) -> types_pb2.Index:
@@ -52,13 +58,14 @@ def snapshot(*indexes: types_pb2.Index) -> admin_pb2.WatchIndexesResponse:
     return admin_pb2.WatchIndexesResponse(sequence=1, snapshot=admin_pb2.IndexSnapshot(indexes=indexes))
 
 
-def test_the_fingerprint_tag_ignores_float_noise_and_tells_models_apart() -> None:
-    v1 = list(space("hash-v1").fingerprint)
-    noisy = [x + 1e-7 * np.sign(x) for x in v1]
-    assert fingerprint_tag(v1) == fingerprint_tag(noisy)
-    assert fingerprint_tag(v1) != fingerprint_tag(space("hash-v2").fingerprint)
-    assert len(fingerprint_tag(v1)) == 6 and fingerprint_tag([]) == ""
-    assert space_label(space("hash-v1")) == f"hash-v1/384@{fingerprint_tag(v1)}"
+def test_a_space_reads_as_model_dimensions_and_the_start_of_its_fingerprint_digest() -> None:
+    v1 = space("hash-v1")
+    assert space_label(v1) == f"hash-v1/384@{v1.fingerprint_digest[:6]}"
+    assert space_label(space("hash-v2")) != space_label(v1)
+    # A server older than the digests sent the vector: it reads the same.
+    older = types_pb2.EmbeddingSpace(model="hash-v1", dimensions=384, fingerprint=probe("hash-v1"))
+    assert space_label(older) == space_label(v1)
+    assert space_label(types_pb2.EmbeddingSpace(model="hash-v1", dimensions=384)) == "hash-v1/384"
     assert space_label(None) == "-"
 
 

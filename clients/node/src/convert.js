@@ -11,6 +11,8 @@
 /** @typedef {import("./types.js").EmbeddingSpaces} EmbeddingSpaces */
 /** @typedef {import("./types.js").WatchMessage} WatchMessage */
 
+import { fingerprintDigest } from "./spaces.js";
+
 // The wire shapes are loose on purpose: proto-loader builds them from the .proto files at run time.
 /** @typedef {Record<string, any>} Wire */
 
@@ -32,11 +34,23 @@ export function toDate(timestamp) {
 }
 
 /**
+ * A space, named by its digests; the vectors are filled only by getEmbeddingSpace. A server older
+ * than the digests sent the vectors everywhere: they are digested here the same way.
  * @param {Wire | null} space
  * @returns {EmbeddingSpace | null}
  */
 export function toSpace(space) {
-  return space ? { model: space.model, dimensions: space.dimensions, fingerprint: space.fingerprint } : null;
+  if (!space) {
+    return null;
+  }
+  return {
+    model: space.model,
+    dimensions: space.dimensions,
+    fingerprintDigest: space.fingerprintDigest || fingerprintDigest(space.fingerprint),
+    queryFingerprintDigest: space.queryFingerprintDigest || fingerprintDigest(space.queryFingerprint),
+    fingerprint: space.fingerprint,
+    queryFingerprint: space.queryFingerprint,
+  };
 }
 
 /**

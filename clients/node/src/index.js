@@ -1,11 +1,12 @@
 // @ts-check
-/** semsearch for Node.js: `createClient(target)`, the error type, and gRPC status codes. */
+/** semsearch for Node.js: `createClient(target)`, the error type, gRPC status codes, and spaces compared. */
 
 export { status } from "@grpc/grpc-js";
 
 export { createClient } from "./client.js";
 export { SemsearchError } from "./errors.js";
 export { DEFAULT_PROTO_DIR } from "./protos.js";
+export { fingerprintDigest, sameSpace } from "./spaces.js";
 
 /** @typedef {import("./client.js").SemsearchClient} SemsearchClient */
 /** @typedef {import("./types.js").ClientOptions} ClientOptions */

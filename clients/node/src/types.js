@@ -7,10 +7,15 @@
 /** @typedef {"READY" | "PARKED" | "REBUILDING" | "UNSPECIFIED"} IndexState */
 
 /**
+ * A space is named by model, dimensions and the two digests (compare with `sameSpace`); the
+ * vectors are filled only in what getEmbeddingSpace returns, and empty everywhere else.
  * @typedef {object} EmbeddingSpace
  * @property {string} model model name the provider echoed
  * @property {number} dimensions vector length
- * @property {number[]} fingerprint the provider's normalised vector for a fixed probe text
+ * @property {string} fingerprintDigest 12 hex digits naming `fingerprint`; "" before the first probe
+ * @property {string} queryFingerprintDigest 12 hex digits naming `queryFingerprint`
+ * @property {number[]} fingerprint the provider's vector for a fixed probe text (getEmbeddingSpace only)
+ * @property {number[]} queryFingerprint the same probe embedded as a query (getEmbeddingSpace only)
  */
 
 /**

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
+import { fingerprintDigest, sameSpace } from "../src/index.js";
 import { FIXTURE_INDEXES, startStack } from "./harness.js";
 
 /** @type {import("./harness.js").Stack} */
@@ -36,7 +37,8 @@ test("search returns hits best first, with titles, scores and the space the quer
   }
   assert.equal(result.querySpace?.model, "hash-v1");
   assert.equal(result.querySpace?.dimensions, 384);
-  assert.equal(result.querySpace?.fingerprint.length, 384);
+  assert.match(result.querySpace?.fingerprintDigest ?? "", /^[0-9a-f]{12}$/);
+  assert.deepEqual(result.querySpace?.fingerprint, []); // named by digests: the vectors stay out
   assert.deepEqual(result.unavailableIndexes, []);
   // Hybrid by default: every hit carries its cosine and says which rankings found it.
   assert.equal(result.mode, "HYBRID");
@@ -119,10 +121,28 @@ test("getIndex and getEmbeddingSpace describe the index and the space it was bui
 
   const spaces = await stack.client.getEmbeddingSpace();
   assert.equal(spaces.providerSpace?.model, "hash-v1");
-  assert.deepEqual(eips.space, spaces.providerSpace);
+  assert.ok(sameSpace(eips.space, spaces.providerSpace));
+  // Only getEmbeddingSpace carries the vectors; the digests name them, the same way on both sides.
+  assert.deepEqual(eips.space?.fingerprint, []);
+  assert.equal(spaces.providerSpace?.fingerprint.length, 384);
+  assert.equal(spaces.providerSpace?.queryFingerprint.length, 384);
+  assert.equal(fingerprintDigest(spaces.providerSpace?.fingerprint ?? []), eips.space?.fingerprintDigest);
+  assert.equal(fingerprintDigest(spaces.providerSpace?.queryFingerprint ?? []), eips.space?.queryFingerprintDigest);
   // built_space is recorded after one more probe once the last index is READY, so it may still be unset.
   if (spaces.builtSpace !== null) {
     assert.deepEqual(spaces.builtSpace, spaces.providerSpace);
   }
   assert.ok(spaces.probedAt instanceof Date);
+});
+
+test("the fingerprint digest is the contract's: signs of the float32 components, SHA-256, 12 hex digits", () => {
+  // The same pinned value as the server's tests: the bytes 01 02 00 01.
+  assert.equal(fingerprintDigest([0.5, -0.25, 0.0, 1e-3]), "157655bf7c7e");
+  assert.equal(fingerprintDigest([1e-50, -0.0]), fingerprintDigest([0, 0])); // float32: both zero
+  assert.equal(fingerprintDigest([]), "");
+  const space = { model: "m", dimensions: 2, fingerprintDigest: "a", queryFingerprintDigest: "b" };
+  const withVectors = { ...space, fingerprint: [0.6, -0.8], queryFingerprint: [0.8, 0.6] };
+  assert.ok(sameSpace({ ...space, fingerprint: [], queryFingerprint: [] }, withVectors));
+  assert.ok(!sameSpace({ ...withVectors, queryFingerprintDigest: "c" }, withVectors));
+  assert.ok(!sameSpace(null, withVectors) && sameSpace(null, null));
 });

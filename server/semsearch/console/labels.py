@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Sequence
 
 from google.protobuf import timestamp_pb2
 from rich.text import Text
 
 from semsearch.api.v1 import types_pb2
+from semsearch_client.messages import fingerprint_digest
 
 STATE_STYLES: dict[int, str] = {
     types_pb2.INDEX_STATE_READY: "bold green",
@@ -17,6 +16,7 @@ STATE_STYLES: dict[int, str] = {
     types_pb2.INDEX_STATE_REBUILDING: "bold cyan",
 }
 ERROR_STYLE = "red"
+TAG_DIGITS = 6  # of a space's fingerprint digest, after its model and dimensions
 
 
 def state_name(state: int) -> str:
@@ -30,23 +30,21 @@ def state_text(state: int, suffix: str = "") -> Text:
     return Text(state_name(state) + suffix, style=STATE_STYLES.get(state, "dim"))
 
 
-def fingerprint_tag(fingerprint: Sequence[float]) -> str:
-    """Six hex digits over the signs of the fingerprint vector.
+def space_tag(space: types_pb2.EmbeddingSpace) -> str:
+    """The first six digits of the space's fingerprint digest: enough to tell spaces apart on screen.
 
-    Signs, not raw floats: a provider's float noise must not make one space look like two, while
-    two different models (even behind one name) disagree on many signs.
+    The digest hashes the fingerprint's signs (see EmbeddingSpace.fingerprint_digest), so a
+    provider's float noise does not make one space look like two. A server older than the digests
+    sent the vector instead: it is digested here the same way.
     """
-    if not fingerprint:
-        return ""
-    signs = bytes(1 if x > 0 else 2 if x < 0 else 0 for x in fingerprint)
-    return hashlib.sha256(signs).hexdigest()[:6]
+    return (space.fingerprint_digest or fingerprint_digest(space.fingerprint))[:TAG_DIGITS]
 
 
 def space_label(space: types_pb2.EmbeddingSpace | None) -> str:
     """``model/dimensions@tag``, or ``-`` for an index never built (or a space not probed yet)."""
     if space is None or not space.model:
         return "-"
-    tag = fingerprint_tag(space.fingerprint)
+    tag = space_tag(space)
     return f"{space.model}/{space.dimensions}" + (f"@{tag}" if tag else "")
 
 

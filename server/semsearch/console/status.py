@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from semsearch.console.options import client_parser
 
 if TYPE_CHECKING:
+    from semsearch.api.v1 import admin_pb2
     from semsearch.console.session import Session
 
 
@@ -52,7 +53,25 @@ async def _status(session: Session, args: argparse.Namespace) -> int:
         return EXIT_OK
     space = typed(await session.client.get_embedding_space(), admin_pb2.GetEmbeddingSpaceResponse)
     if args.json:
-        session.out.json({**as_dict(listing), "embeddingSpace": as_dict(space)})
+        session.out.json({**as_dict(listing), "embeddingSpace": as_dict(_named_only(space))})
     else:
         session.out.show(Group(table, Text(""), space_lines(space, time.time(), listing.indexes)))
     return EXIT_OK
+
+
+def _named_only(response: admin_pb2.GetEmbeddingSpaceResponse) -> admin_pb2.GetEmbeddingSpaceResponse:
+    """The spaces named by model, dimensions and digests, as every other answer names them: the
+    fingerprint vectors (hundreds of numbers each) stay with GetEmbeddingSpace for who asks."""
+    named = type(response)()
+    named.CopyFrom(response)
+    spaces = [named.provider_space, named.built_space, named.migration.target_space]
+    for space, present in zip(spaces, _presence(named), strict=True):
+        if present:  # clearing a field of an unset space would set it
+            space.ClearField("fingerprint")
+            space.ClearField("query_fingerprint")
+    return named
+
+
+def _presence(response: admin_pb2.GetEmbeddingSpaceResponse) -> list[bool]:
+    migration = response.HasField("migration") and response.migration.HasField("target_space")
+    return [response.HasField("provider_space"), response.HasField("built_space"), migration]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from semsearch.embeddings.client import EmbeddingProvider, Embeddings
+from semsearch.embeddings.digest import fingerprint_digest as digest_of
 from semsearch.embeddings.errors import SpaceMoved
 from semsearch.embeddings.probe import PROBE_TEXT, SAME_SPACE_COSINE, same_direction
 
@@ -29,6 +30,16 @@ class EmbeddingSpace:
         return _alike(self.fingerprint, other.fingerprint) and _alike(
             self.query_fingerprint, other.query_fingerprint
         )
+
+    @property
+    def fingerprint_digest(self) -> str:
+        """A short name of the document fingerprint (see ``digest``); empty when not probed."""
+        return digest_of(self.fingerprint)
+
+    @property
+    def query_fingerprint_digest(self) -> str:
+        """A short name of the query fingerprint; empty when never probed as a query."""
+        return digest_of(self.query_fingerprint)
 
     def matches_echo(self, model: str, dimensions: int) -> bool:
         """Whether a vector echoed as (model, dimensions) may be scored against this space."""

@@ -67,15 +67,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def GetEmbeddingSpace(
         self, request: admin_pb2.GetEmbeddingSpaceRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.GetEmbeddingSpaceResponse:
+        # The one answer with the fingerprint vectors; every other names spaces by their digests.
         response = admin_pb2.GetEmbeddingSpaceResponse()
         if self.manager.provider_space is not None:
-            response.provider_space.CopyFrom(convert.space(self.manager.provider_space))
+            response.provider_space.CopyFrom(convert.space_with_vectors(self.manager.provider_space))
         if self.manager.built_space is not None:
-            response.built_space.CopyFrom(convert.space(self.manager.built_space))
+            response.built_space.CopyFrom(convert.space_with_vectors(self.manager.built_space))
         if self.manager.probed_at is not None:
             response.probed_at.CopyFrom(convert.timestamp(self.manager.probed_at))
         if self.manager.migration is not None and self.manager.migration.status is not None:
-            response.migration.CopyFrom(convert.migration(self.manager.migration.status))
+            response.migration.CopyFrom(convert.migration(self.manager.migration.status, vectors=True))
         return response
 
     @unary_errors

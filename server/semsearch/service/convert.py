@@ -45,9 +45,28 @@ def timestamp(unix: float) -> timestamp_pb2.Timestamp:
 
 
 def space(value: EmbeddingSpace) -> types_pb2.EmbeddingSpace:
-    return types_pb2.EmbeddingSpace(
-        model=value.model, dimensions=value.dimensions, fingerprint=value.fingerprint
+    """A space as every response names it: model, dimensions and fingerprint digests, no vectors."""
+    message = _spaces.get(value)
+    if message is None:
+        message = _spaces.put(
+            value,
+            types_pb2.EmbeddingSpace(
+                model=value.model,
+                dimensions=value.dimensions,
+                fingerprint_digest=value.fingerprint_digest,
+                query_fingerprint_digest=value.query_fingerprint_digest,
+            ),
+        )
+    return message  # shared: callers copy it into their message (CopyFrom, or a constructor field)
+
+
+def space_with_vectors(value: EmbeddingSpace) -> types_pb2.EmbeddingSpace:
+    """A space with its fingerprint vectors too: only GetEmbeddingSpace answers with them."""
+    message = types_pb2.EmbeddingSpace(
+        fingerprint=value.fingerprint, query_fingerprint=value.query_fingerprint
     )
+    message.MergeFrom(space(value))
+    return message
 
 
 def index(status: IndexStatus) -> types_pb2.Index:
@@ -121,6 +140,7 @@ class _IdentityCache(Generic[K, V]):
 
 
 _hit_templates: _IdentityCache[Chunk, search_pb2.SearchHit] = _IdentityCache(HIT_TEMPLATES)
+# Spaces are few and immutable; a status or a response names one again and again.
 _spaces: _IdentityCache[EmbeddingSpace, types_pb2.EmbeddingSpace] = _IdentityCache(8)
 
 
@@ -141,11 +161,6 @@ def _hit_template(chunk: Chunk) -> search_pb2.SearchHit:
             metadata=dict(chunk.metadata),
         ),
     )
-
-
-def _query_space(value: EmbeddingSpace) -> types_pb2.EmbeddingSpace:
-    message = _spaces.get(value)
-    return message if message is not None else _spaces.put(value, space(value))
 
 
 _MODES = {
@@ -188,7 +203,7 @@ def search_response(result: SearchResult) -> search_pb2.SearchResponse:
         ],
     )
     if result.query_space is not None:  # None: nothing was embedded (words only)
-        response.query_space.CopyFrom(_query_space(result.query_space))
+        response.query_space.CopyFrom(space(result.query_space))
     response.hits.extend([_hit_template(hit.scored.chunk) for hit in result.hits])  # copies
     for message, hit in zip(response.hits, result.hits, strict=True):
         message.index = hit.index
@@ -223,12 +238,13 @@ _PHASES = {
 }
 
 
-def migration(status: MigrationStatus) -> admin_pb2.Migration:
+def migration(status: MigrationStatus, vectors: bool = False) -> admin_pb2.Migration:
+    """A migration; ``vectors``: its target space with the fingerprint vectors (GetEmbeddingSpace)."""
     message = admin_pb2.Migration(
         state=_PHASES[status.phase],
         source_model=status.source_model,
         target_model=status.target_model,
-        target_space=space(status.target_space),
+        target_space=(space_with_vectors if vectors else space)(status.target_space),
         reason=status.reason,
         progress=progress(status.progress),
         indexes_built=status.indexes_built,

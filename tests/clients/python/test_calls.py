@@ -10,7 +10,7 @@ import pytest
 
 from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch_client import AsyncSemsearchClient, NotFoundError, SemsearchClient
-from semsearch_client.messages import READY, state_name
+from semsearch_client.messages import READY, fingerprint_digest, space_identity, state_name
 from tests.support.corpora import FIXTURE_INDEXES
 from tests.support.server import Service
 from tests.support.waiting import wait_for
@@ -75,6 +75,11 @@ async def test_admin_reads(service: Service, client: AsyncSemsearchClient) -> No
     space = await client.get_embedding_space()
     assert space.built_space.model == space.provider_space.model == "hash-v1"
     assert space.probed_at.seconds > 0
+    # An index names its space by digests; GetEmbeddingSpace alone carries the vectors they digest.
+    named = (await client.get_index("eips")).space
+    assert not named.fingerprint and len(space.built_space.fingerprint) == 384
+    assert space_identity(named) == space_identity(space.built_space)
+    assert named.fingerprint_digest == fingerprint_digest(space.built_space.fingerprint)
 
 
 async def test_reindex_schedules_a_rebuild(service: Service, client: AsyncSemsearchClient) -> None:

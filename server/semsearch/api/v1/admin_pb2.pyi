@@ -172,7 +172,10 @@ Global___GetEmbeddingSpaceRequest: _TypeAlias = GetEmbeddingSpaceRequest  # noqa
 
 @_typing.final
 class GetEmbeddingSpaceResponse(_message.Message):
-    """GetEmbeddingSpaceResponse reports the provider's space and the space indexes are built in."""
+    """GetEmbeddingSpaceResponse reports the provider's space and the space indexes are built in. Its
+    spaces (the migration's target_space too) carry the fingerprint vectors, which every other
+    response leaves out.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -444,7 +447,9 @@ class Migration(_message.Message):
     """Why it failed, was cancelled or aborted; empty otherwise."""
     @_builtins.property
     def target_space(self) -> _types_pb2.EmbeddingSpace:
-        """The target's space, as probed when the migration started."""
+        """The target's space, as probed when the migration started (fingerprint vectors only in
+        GetEmbeddingSpaceResponse).
+        """
 
     @_builtins.property
     def progress(self) -> _types_pb2.RebuildProgress:

@@ -92,7 +92,8 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetEmbeddingSpace(self, request, context):
-        """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in.
+        """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in,
+        with their fingerprint vectors: the one answer that carries them (see EmbeddingSpace).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,7 +39,9 @@ class AdminServiceStub:
     GetIndex: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetIndexRequest, _admin_pb2.GetIndexResponse]
     """GetIndex returns one index; NOT_FOUND with reason INDEX_NOT_FOUND when it does not exist."""
     GetEmbeddingSpace: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetEmbeddingSpaceRequest, _admin_pb2.GetEmbeddingSpaceResponse]
-    """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in."""
+    """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in,
+    with their fingerprint vectors: the one answer that carries them (see EmbeddingSpace).
+    """
     WatchIndexes: _grpc.UnaryStreamMultiCallable[_admin_pb2.WatchIndexesRequest, _admin_pb2.WatchIndexesResponse]
     """WatchIndexes streams a snapshot of every watched index first, then one event per state change.
     NOT_FOUND with reason INDEX_NOT_FOUND when a named index does not exist.
@@ -74,7 +76,9 @@ class AdminServiceAsyncStub(AdminServiceStub):
     GetIndex: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetIndexRequest, _admin_pb2.GetIndexResponse]  # type: ignore[assignment]
     """GetIndex returns one index; NOT_FOUND with reason INDEX_NOT_FOUND when it does not exist."""
     GetEmbeddingSpace: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetEmbeddingSpaceRequest, _admin_pb2.GetEmbeddingSpaceResponse]  # type: ignore[assignment]
-    """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in."""
+    """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in,
+    with their fingerprint vectors: the one answer that carries them (see EmbeddingSpace).
+    """
     WatchIndexes: _aio.UnaryStreamMultiCallable[_admin_pb2.WatchIndexesRequest, _admin_pb2.WatchIndexesResponse]  # type: ignore[assignment]
     """WatchIndexes streams a snapshot of every watched index first, then one event per state change.
     NOT_FOUND with reason INDEX_NOT_FOUND when a named index does not exist.
@@ -124,7 +128,9 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.GetEmbeddingSpaceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.GetEmbeddingSpaceResponse, _abc.Awaitable[_admin_pb2.GetEmbeddingSpaceResponse]]:
-        """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in."""
+        """GetEmbeddingSpace returns the provider's current space and the space the indexes are built in,
+        with their fingerprint vectors: the one answer that carries them (see EmbeddingSpace).
+        """
 
     @_abc_1.abstractmethod
     def WatchIndexes(

@@ -367,7 +367,9 @@ class SearchResponse(_message.Message):
     @_builtins.property
     def query_space(self) -> _types_pb2.EmbeddingSpace:
         """The embedding space the query was embedded in; every dense score was computed in exactly this
-        space. Unset when no index served dense search (LEXICAL mode, or every index degraded).
+        space. Named by model, dimensions and fingerprint digests, without the fingerprint vectors
+        (GetEmbeddingSpace has them). Unset when no index served dense search (LEXICAL mode, or every
+        index degraded).
         """
 
     @_builtins.property

@@ -63,6 +63,12 @@ Global___IndexState: _TypeAlias = IndexState  # noqa: Y015
 class EmbeddingSpace(_message.Message):
     """EmbeddingSpace identifies the vector space an embedding provider serves. Two vectors may only be
     compared by dot product when they come from the same space.
+
+    A space is named by model, dimensions and the digests of its two fingerprints. The fingerprint
+    vectors themselves are sent only in GetEmbeddingSpaceResponse (provider_space, built_space and
+    migration.target_space); everywhere else (Search, ListIndexes, GetIndex, WatchIndexes, Reindex,
+    MigrateModel, CancelMigration) `fingerprint` and `query_fingerprint` are empty and the digests
+    stand for them. Servers before the digests sent `fingerprint` in every message.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -70,15 +76,38 @@ class EmbeddingSpace(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     DIMENSIONS_FIELD_NUMBER: _builtins.int
     FINGERPRINT_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_DIGEST_FIELD_NUMBER: _builtins.int
+    QUERY_FINGERPRINT_FIELD_NUMBER: _builtins.int
+    QUERY_FINGERPRINT_DIGEST_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model name as echoed by the provider in its embeddings response."""
     dimensions: _builtins.int
     """Length of every vector in this space."""
+    fingerprint_digest: _builtins.str
+    """Digest of `fingerprint`, set wherever the space is sent: the first 12 lowercase hex digits of
+    the SHA-256 of one byte per component, in order: 1 for a positive component, 2 for a negative
+    one, 0 for zero. Signs only, so that two servers of the same model agree although their float
+    arithmetic differs in the last digits (a sign flips only for a component within that noise of
+    zero), while two models disagree on about half the signs. Equal model, dimensions and digests
+    name the same space. Empty when not yet probed.
+    """
+    query_fingerprint_digest: _builtins.str
+    """Digest of `query_fingerprint`, computed as fingerprint_digest is; set wherever the space is sent."""
     @_builtins.property
     def fingerprint(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
-        """The provider's L2-normalised vector for a fixed probe text. Two spaces with the same model and
-        dimensions are the same only when their fingerprints have cosine similarity >= 0.999, which
-        catches a provider that swaps the model behind an unchanged name. Empty when not yet probed.
+        """The provider's vector for a fixed probe text, embedded as a document. Two spaces with the same
+        model and dimensions are the same only when their fingerprints have cosine similarity >= 0.999,
+        which catches a provider that swaps the model behind an unchanged name. Sent only in
+        GetEmbeddingSpaceResponse (see above): elsewhere empty, and fingerprint_digest names it. Empty
+        when not yet probed.
+        """
+
+    @_builtins.property
+    def query_fingerprint(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The provider's vector for the same probe text embedded as a query (a provider may embed queries
+        differently from documents): part of the space's identity too, since every query's embedding is
+        checked against it. Equal to `fingerprint` when the provider embeds both alike. Sent only in
+        GetEmbeddingSpaceResponse, like `fingerprint`. Empty when not yet probed as a query.
         """
 
     def __init__(
@@ -87,10 +116,13 @@ class EmbeddingSpace(_message.Message):
         model: _builtins.str = ...,
         dimensions: _builtins.int = ...,
         fingerprint: _abc.Iterable[_builtins.float] | None = ...,
+        fingerprint_digest: _builtins.str = ...,
+        query_fingerprint: _abc.Iterable[_builtins.float] | None = ...,
+        query_fingerprint_digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimensions", b"dimensions", "fingerprint", b"fingerprint", "model", b"model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimensions", b"dimensions", "fingerprint", b"fingerprint", "fingerprint_digest", b"fingerprint_digest", "model", b"model", "query_fingerprint", b"query_fingerprint", "query_fingerprint_digest", b"query_fingerprint_digest"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
