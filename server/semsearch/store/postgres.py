@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -196,17 +199,24 @@ class PostgresStore:
                 (index, number),
             ).fetchall()
             with conn.cursor(binary=True) as cur:
+                # Vectors as their wire bytes, made into one matrix below; metadata as JSON text,
+                # decoded once per distinct value (chunks of a document mostly share theirs).
+                cur.adapters.register_loader(conn.adapters.types["vector"].oid, _VectorBytes)
                 cur.execute(
                     "SELECT document_position, id, document_id, title, section, text, body, source,"
-                    " metadata, embedding FROM generation_chunks"
+                    " metadata::text, embedding FROM generation_chunks"
                     " WHERE index_name = %s AND generation = %s ORDER BY row_number",
                     (index, number),
                 )
                 chunk_rows = cur.fetchall()
         chunks: list[list[Chunk]] = [[] for _ in documents]
+        decoded: dict[str, dict[str, str]] = {}
         for position, id_, document_id, title, section, text, body, source, metadata, _ in chunk_rows:
-            chunks[position].append(Chunk(id_, document_id, title, section, text, body, source, metadata))
-        vectors = np.stack([row[-1].to_numpy() for row in chunk_rows]) if chunk_rows else None
+            if metadata not in decoded:
+                decoded[metadata] = json.loads(metadata)
+            chunk = Chunk(id_, document_id, title, section, text, body, source, dict(decoded[metadata]))
+            chunks[position].append(chunk)
+        wire = np.frombuffer(b"".join(row[-1] for row in chunk_rows), dtype=">f4")
         return StoredGeneration(
             index,
             number,
@@ -215,7 +225,7 @@ class PostgresStore:
                 Document(id_, title, source, metadata, tuple(chunks[position]))
                 for position, (id_, title, source, metadata) in enumerate(documents)
             ),
-            vectors if vectors is not None else np.zeros((0, space.dimensions), dtype=np.float32),
+            wire.astype(np.float32).reshape(len(chunk_rows), space.dimensions),
         )
 
     def list_generations(self, index: str) -> list[GenerationRecord]:
@@ -295,6 +305,15 @@ class PostgresStore:
         self._pool.close()
         if self._embedded is not None:
             self._embedded.stop()
+
+
+class _VectorBytes(Loader):
+    """A vector's binary wire form without its header (dimensions, unused): big-endian float32s."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data[4:])
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
