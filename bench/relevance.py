@@ -1,45 +1,46 @@
 """Relevance: recall@1/@3/@10 and MRR of DENSE, LEXICAL and HYBRID search with e5-small.
 
 The questions and the documents that answer them are in ``bench/relevance_questions.yaml``, over
-the four real corpora in ``../shared/corpora``. Every question searches its own index through the
-real gRPC server (top 10, one hit per document), once per mode. The EIP index holds the 81 Core EIPs
-with status Final (a set of close neighbours: opcodes, gas, fees, forks) plus any other EIP a
-question names, so that e5-small embeds ~2,700 chunks rather than ~10,500; the other corpora are
-indexed whole. Vectors are kept in ``.semsearch/bench-relevance.sqlite``, so a second run embeds
-nothing but the questions.
+the four real corpora in ``../shared/corpora``, indexed whole (every EIP). The headline is what
+most users do: one search over every index at once (no ``indexes`` in the request), through the
+real gRPC server, top 10, one hit per document. Each question is also searched in its own index
+alone, as a second table. The questions are split once, by a hash of their text, into a tuning
+half and a held-out half (``half_of``): ranking choices are made on the tuning half
+(``python -m bench.relevance_tuning``), and both halves are reported.
 
-``python -m bench.relevance`` runs it alone and prints the section.
+Vectors are kept in ``.bench-cache/relevance-e5-small.sqlite`` (outside git), so a second run
+embeds nothing but the questions; a cold cache takes about 30 minutes on two cores.
+
+``python -m bench.relevance`` runs it alone and prints the section; ``python -m bench relevance``
+runs it and rewrites its section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import yaml
 
 from bench import support
-from bench.report import ROOT, Section, table
+from bench.relevance_labels import MODES, OWN, POOLED, TOP_K, Answer, Question, load_questions
+from bench.relevance_report import body
+from bench.report import ROOT, Section
 from semsearch.api.v1 import search_pb2, search_pb2_grpc
 from semsearch.app import RunningApp, running
 from semsearch.config import parse_config
-from semsearch.corpus import load_corpus
 
 TITLE = "Relevance: dense, lexical and hybrid search (e5-small)"
-QUESTIONS = Path(__file__).with_name("relevance_questions.yaml")
-CACHE = ROOT / ".semsearch" / "bench-relevance.sqlite"
+CACHE = ROOT / ".bench-cache" / "relevance-e5-small.sqlite"
 MODEL = "e5-small"
-TOP_K = 10
-CUTOFFS = (1, 3, 10)
 STARTUP_TIMEOUT = 120.0
-BUILD_TIMEOUT = 3600.0  # a cold cache on two busy cores
-MODES = {
+BUILD_TIMEOUT = 4 * 3600.0  # a cold cache on two busy cores
+REQUEST_MODES = {
     "DENSE": search_pb2.SEARCH_MODE_DENSE,
     "LEXICAL": search_pb2.SEARCH_MODE_LEXICAL,
     "HYBRID": search_pb2.SEARCH_MODE_HYBRID,
@@ -53,67 +54,26 @@ INDEXES = {
 }
 
 
-@dataclass(frozen=True)
-class Question:
-    index: str
-    text: str
-    style: str
-    relevant: frozenset[str]
-
-
-@dataclass(frozen=True)
-class Answer:
-    question: Question
-    mode: str
-    ranked: tuple[str, ...]  # document ids, best first
-    pinned: int  # hits put first because the question names their document
-
-    def recall(self, k: int) -> float:
-        return len(self.question.relevant & set(self.ranked[:k])) / len(self.question.relevant)
-
-    @property
-    def reciprocal_rank(self) -> float:
-        return next((1 / n for n, doc in enumerate(self.ranked, 1) if doc in self.question.relevant), 0.0)
-
-
-def load_questions(path: Path = QUESTIONS) -> list[Question]:
-    raw = yaml.safe_load(path.read_text())
-    return [
-        Question(index, item["q"], item["style"], frozenset(item["relevant"]))
-        for index, items in raw.items()
-        for item in items
-    ]
-
-
-def _eip_subset(questions: Sequence[Question], target: Path) -> int:
-    """Links to the Final Core EIPs and every EIP a question names, in a folder of their own."""
-    documents = load_corpus("eip", support.CORPORA / "eips", {})
-    wanted = {doc for q in questions if q.index == "eips" for doc in q.relevant}
-    chosen = [
-        d
-        for d in documents
-        if d.id in wanted or (d.metadata.get("category") == "Core" and d.metadata.get("status") == "Final")
-    ]
-    target.mkdir()
-    for document in chosen:
-        (target / document.source).symlink_to(support.CORPORA / "eips" / document.source)
-    return len(chosen)
-
-
-def _check_labels(questions: Sequence[Question], app: RunningApp) -> None:
+def check_labels(questions: Sequence[Question], app: RunningApp) -> None:
     """Every labelled document exists in its index: a typo would silently cost recall."""
+    ids = {name: {d.id for d in slot.documents} for name, slot in app.manager.slots.items()}
     for q in questions:
-        ids = {d.id for d in app.manager.slots[q.index].documents}
-        missing = sorted(q.relevant - ids)
+        missing = sorted(f"{index}:{doc}" for index, doc in q.relevant if doc not in ids.get(index, ()))
         if missing:
-            raise ValueError(f"question {q.text!r}: no document {', '.join(missing)} in index {q.index}")
+            raise ValueError(f"question {q.text!r}: no document {', '.join(missing)}")
+
+
+def index_sizes(app: RunningApp) -> dict[str, tuple[int, int]]:
+    return {
+        name: (len(slot.documents), sum(len(d.chunks) for d in slot.documents))
+        for name, slot in app.manager.slots.items()
+    }
 
 
 @contextlib.asynccontextmanager
-async def _server(eips: Path) -> AsyncIterator[RunningApp]:
+async def serving() -> AsyncIterator[RunningApp]:
+    """The server over the four corpora, every index READY; vectors from (and into) ``CACHE``."""
     async with support.fresh_proxy(MODEL, STARTUP_TIMEOUT) as proxy:
-        folders = {name: support.CORPORA / folder for name, (_, folder) in INDEXES.items()}
-        folders["eips"] = eips
         raw = {
             "server": {"listen": "127.0.0.1:0", "grace_seconds": 1.0},
             # One batch at a time with a long timeout: the bundled provider embeds one batch at a
@@ -128,8 +88,8 @@ async def _server(eips: Path) -> AsyncIterator[RunningApp]:
             "watcher": {"interval_seconds": 3600.0},
             "cache": {"path": str(CACHE)},
             "index": [
-                {"name": name, "kind": kind, "path": str(folders[name])}
-                for name, (kind, _) in INDEXES.items()
+                {"name": name, "kind": kind, "path": str(support.CORPORA / folder)}
+                for name, (kind, folder) in INDEXES.items()
             ],
         }
         async with running(parse_config(raw, ROOT, env={})) as app:
@@ -137,131 +97,69 @@ async def _server(eips: Path) -> AsyncIterator[RunningApp]:
             yield app
 
 
-async def _ask(stub: search_pb2_grpc.SearchServiceStub, question: Question, mode: str) -> Answer:
+async def _ask(stub: search_pb2_grpc.SearchServiceStub, question: Question, mode: str, scope: str) -> Answer:
+    indexes = [question.index] if scope == OWN else []
     request = search_pb2.SearchRequest(
-        query=question.text, indexes=[question.index], top_k=TOP_K, mode=MODES[mode]
+        query=question.text, indexes=indexes, top_k=TOP_K, mode=REQUEST_MODES[mode]
     )
     response = await stub.Search(request)
-    ranked = tuple(hit.document_id for hit in response.hits)
-    return Answer(question, mode, ranked, sum(hit.pinned for hit in response.hits))
+    ranked = tuple((hit.index, hit.document_id) for hit in response.hits)
+    return Answer(question, mode, scope, ranked, sum(hit.pinned for hit in response.hits))
 
 
-async def evaluate(questions: Sequence[Question]) -> tuple[list[Answer], dict[str, int]]:
-    """Every question in every mode; also the documents and chunks of each index."""
-    with tempfile.TemporaryDirectory(prefix="semsearch-relevance-") as tmp:
-        eips = Path(tmp) / "eips"
-        await asyncio.to_thread(_eip_subset, questions, eips)
-        async with _server(eips) as app:
-            _check_labels(questions, app)
-            sizes = {f"{name} documents": len(slot.documents) for name, slot in app.manager.slots.items()} | {
-                f"{name} chunks": len(slot.chunks) for name, slot in app.manager.slots.items()
-            }
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-                stub = search_pb2_grpc.SearchServiceStub(channel)
-                answers = [await _ask(stub, q, mode) for q in questions for mode in MODES]
-    return answers, sizes
+async def evaluate(questions: Sequence[Question]) -> tuple[list[Answer], dict[str, tuple[int, int]]]:
+    """Every question in every mode, pooled and in its own index; also each index's size."""
+    async with serving() as app:
+        check_labels(questions, app)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            answers = [
+                await _ask(stub, q, mode, scope)
+                for scope in (POOLED, OWN)
+                for q in questions
+                for mode in MODES
+            ]
+        return answers, index_sizes(app)
 
 
-# -- the report ----------------------------------------------------------------------------------
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-def _scores(answers: Sequence[Answer]) -> list[float]:
-    return [
-        *(_mean([a.recall(k) for a in answers]) for k in CUTOFFS),
-        _mean([a.reciprocal_rank for a in answers]),
-    ]
-
-
-def _rows(answers: Sequence[Answer], groups: dict[str, Sequence[Question]]) -> list[list[object]]:
-    rows: list[list[object]] = []
-    for group, members in groups.items():
-        wanted = set(map(id, members))
-        for mode in MODES:
-            mine = [a for a in answers if a.mode == mode and id(a.question) in wanted]
-            rows.append(
-                [group if mode == "DENSE" else "", len(members), mode, *(f"{s:.3f}" for s in _scores(mine))]
-            )
-    return rows
-
-
-def _verdict(answers: Sequence[Answer], groups: dict[str, Sequence[Question]]) -> list[str]:
-    """Where HYBRID recall@3 falls below the better single mode, and on which questions."""
-    lines = []
-    for group, members in groups.items():
-        wanted = set(map(id, members))
-        at3 = {
-            mode: _mean([a.recall(3) for a in answers if a.mode == mode and id(a.question) in wanted])
-            for mode in MODES
+def save_answers(answers: Sequence[Answer], path: Path) -> None:
+    """The ranked documents of every answer, for comparing two runs (e.g. before and after a change)."""
+    rows = [
+        {
+            "q": a.question.text,
+            "index": a.question.index,
+            "style": a.question.style,
+            "half": a.question.half,
+            "relevant": sorted(f"{i}:{d}" for i, d in a.question.relevant),
+            "mode": a.mode,
+            "scope": a.scope,
+            "ranked": [f"{i}:{d}" for i, d in a.ranked],
+            "pinned": a.pinned,
         }
-        best = max(at3["DENSE"], at3["LEXICAL"])
-        mark = "≥" if at3["HYBRID"] >= best - 1e-9 else "<"
-        lines.append(f"- **{group}**: HYBRID {at3['HYBRID']:.3f} {mark} max(DENSE, LEXICAL) {best:.3f}")
-    by_question: dict[int, dict[str, Answer]] = {}
-    for a in answers:
-        by_question.setdefault(id(a.question), {})[a.mode] = a
-    losses = []
-    for modes in by_question.values():
-        hybrid, dense, lexical = modes["HYBRID"], modes["DENSE"], modes["LEXICAL"]
-        if hybrid.recall(3) < max(dense.recall(3), lexical.recall(3)):
-            q = hybrid.question
-            losses.append(
-                f"  - {q.index}, {q.style}: “{q.text}” — recall@3 dense {dense.recall(3):.2f}, "
-                f"lexical {lexical.recall(3):.2f}, hybrid {hybrid.recall(3):.2f}"
-            )
-    if losses:
-        lines.append("- Questions where HYBRID recall@3 is below the better single mode:")
-        lines.extend(losses)
-    return lines
+        for a in answers
+    ]
+    path.write_text(json.dumps(rows, indent=1))
 
 
-def body(answers: Sequence[Answer], questions: Sequence[Question], sizes: dict[str, int]) -> str:
-    groups: dict[str, Sequence[Question]] = {"all": questions}
-    for index in INDEXES:
-        groups[index] = [q for q in questions if q.index == index]
-    for style in ("paraphrase", "term", "name"):
-        groups[f"style: {style}"] = [q for q in questions if q.style == style]
-    pinned = sum(a.pinned > 0 for a in answers if a.mode == "HYBRID")
-    headers = ["questions", "n", "mode", *(f"recall@{k}" for k in CUTOFFS), "MRR"]
-    index_sizes = ", ".join(
-        f"{name} {sizes[name + ' documents']} documents / {sizes[name + ' chunks']} chunks"
-        for name in INDEXES
-    )
-    intro = (
-        f"{len(questions)} labelled questions ([`bench/relevance_questions.yaml`]"
-        "(bench/relevance_questions.yaml)) over the real corpora, each searched in its own index "
-        f"through the gRPC server, top {TOP_K}, one hit per document, with `{MODEL}`. "
-        f"Indexes: {index_sizes}. Recall@k is the share of a question's labelled documents among the "
-        "first k hits, averaged over questions; MRR is the mean of 1 / rank of the first labelled "
-        "document (0 when none is in the top 10). HYBRID fuses the top max(50, top_k) of each signal "
-        "by reciprocal rank fusion (k = 60); LEXICAL and HYBRID pin documents a question names (it "
-        f"happened for {pinned} questions in HYBRID)."
-    )
-    return "\n\n".join(
-        [
-            intro,
-            table(headers, _rows(answers, groups)),
-            "HYBRID against the better of the two single modes on recall@3:",
-            "\n".join(_verdict(answers, groups)),
-        ]
-    )
-
-
-async def run() -> Section:
+async def run(answers_path: Path | None = None) -> Section:
     missing = support.corpora_missing(*(folder for _, folder in INDEXES.values()))
     if missing is not None:
         return Section(TITLE, missing)
     questions = load_questions()
     answers, sizes = await evaluate(questions)
+    if answers_path is not None:
+        save_answers(answers, answers_path)
     return Section(TITLE, body(answers, questions, sizes))
 
 
-async def _main() -> None:
-    section = await run()
+async def _main(answers_path: Path | None) -> None:
+    section = await run(answers_path)
     print(f"## {section.title}\n\n{section.body}")
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.relevance", description=__doc__.split("\n")[0])
+    parser.add_argument("--answers", type=Path, help="also write every answer's ranking to this JSON file")
+    args = parser.parse_args()
     print("bench: relevance ...", file=sys.stderr, flush=True)
-    asyncio.run(_main())
+    asyncio.run(_main(args.answers))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,12 +105,31 @@ def render(sections: Sequence[Section], total_seconds: float) -> str:
         "processes on 127.0.0.1 and run the server in-process; nothing is downloaded. Each benchmark "
         "is a module under `bench/` exposing `async def run() -> Section`, listed in `bench/__main__.py`.",
     ]
-    for section in sections:
-        timing = f"\n\n_Benchmark runtime: {section.seconds:.0f} s._" if section.seconds else ""
-        parts.append(f"## {section.title}\n\n{section.body.strip()}{timing}")
+    parts += [_section_text(section).rstrip("\n") for section in sections]
     return "\n\n".join(parts) + "\n"
 
 
 def write(sections: Sequence[Section], total_seconds: float, path: Path = REPORT_PATH) -> Path:
     path.write_text(render(sections, total_seconds))
+    return path
+
+
+def _section_text(section: Section) -> str:
+    timing = f"\n\n_Benchmark runtime: {section.seconds:.0f} s._" if section.seconds else ""
+    return f"## {section.title}\n\n{section.body.strip()}{timing}\n"
+
+
+def replace_sections(sections: Sequence[Section], path: Path = REPORT_PATH) -> Path:
+    """Rewrite only these sections of an existing report (matched by title; new ones go last)."""
+    text = path.read_text() if path.exists() else render([], 0.0)
+    parts = re.split(r"(?m)^(?=## )", text)
+    for section in sections:
+        heading = f"## {section.title}\n"
+        at = next((n for n, part in enumerate(parts) if part.startswith(heading)), None)
+        if at is None:
+            parts[-1] = parts[-1].rstrip("\n") + "\n\n"
+            parts.append(_section_text(section))
+        else:
+            parts[at] = _section_text(section) + ("\n" if at < len(parts) - 1 else "")
+    path.write_text("".join(parts))
     return path
