@@ -38,6 +38,9 @@ def test_duplicate_index_names_are_searched_once() -> None:
         ({"text": "q", "indexes": [""]}, "INVALID_INDEXES", "indexes"),
         ({"text": "q", "metadata_filter": {"": "v"}}, "INVALID_FILTER", "filter"),
         ({"text": "q", "metadata_filter": {f"k{i}": "v" for i in range(17)}}, "INVALID_FILTER", "filter"),
+        ({"text": "q", "metadata_filter": {"tags\x00": "v"}}, "INVALID_FILTER", "filter"),
+        ({"text": "q", "metadata_filter": {"tags": "ops\x1b[2J"}}, "INVALID_FILTER", "filter"),
+        ({"text": "q", "metadata_filter": {"tags": "ops\x85"}}, "INVALID_FILTER", "filter"),
     ],
 )
 def test_bad_input_is_rejected_with_a_reason(kwargs: dict[str, object], reason: str, field: str) -> None:
@@ -51,3 +54,8 @@ def test_limits_themselves_are_accepted() -> None:
     q = validate_query("x" * MAX_QUERY_CHARS, top_k=MAX_TOP_K, min_score=0.0)
     assert q.top_k == MAX_TOP_K
     assert q.min_score == 0.0
+
+
+def test_filters_take_tabs_and_line_breaks_as_queries_do() -> None:
+    q = validate_query("q", metadata_filter={"title": "two\tcolumns\r\nand lines", "tags": "é, ü"})
+    assert q.metadata_filter == {"title": "two\tcolumns\r\nand lines", "tags": "é, ü"}

@@ -59,8 +59,7 @@ def validate_query(
             f"query has {len(text)} characters; the maximum is {MAX_QUERY_CHARS}",
             limit=str(MAX_QUERY_CHARS),
         )
-    # C0 and C1 controls and DEL (category Cc); tabs and line breaks are ordinary in pasted text.
-    if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in text):
+    if _has_controls(text):
         raise InvalidArgument("INVALID_QUERY", "query", "query contains control characters")
     if top_k < 0 or top_k > MAX_TOP_K:
         raise InvalidArgument(
@@ -90,6 +89,10 @@ def validate_query(
                 "filter",
                 f"filter keys must be non-empty and keys and values at most {MAX_FILTER_CHARS} characters",
             )
+        if _has_controls(key) or _has_controls(value):
+            raise InvalidArgument(
+                "INVALID_FILTER", "filter", "filter keys and values must not contain control characters"
+            )
     return SearchQuery(
         text=stripped,
         indexes=tuple(dict.fromkeys(indexes)),  # duplicates searched once, order kept
@@ -100,3 +103,8 @@ def validate_query(
         mode=mode,
         allow_degraded=allow_degraded,
     )
+
+
+def _has_controls(text: str) -> bool:
+    """C0 and C1 controls and DEL (category Cc); tabs and line breaks are ordinary in pasted text."""
+    return any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in text)

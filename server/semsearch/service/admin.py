@@ -115,7 +115,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.WatchIndexesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[admin_pb2.WatchIndexesResponse]:
         names = set(request.indexes)
-        if len(names) > MAX_INDEX_NAMES:
+        if len(request.indexes) > MAX_INDEX_NAMES:  # duplicates count, as in Search
             raise InvalidArgument("INVALID_INDEXES", "indexes", f"at most {MAX_INDEX_NAMES} index names")
         for name in names:
             if name not in self.manager.slots:

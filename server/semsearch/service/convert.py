@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2
 from semsearch.api.v1 import admin_pb2, search_pb2, types_pb2
 from semsearch.corpus import Chunk
 from semsearch.embeddings import EmbeddingSpace
+from semsearch.errors import InvalidArgument
 from semsearch.lifecycle import (
     IndexState,
     IndexStatus,
@@ -172,8 +173,19 @@ _REQUESTED = {message: mode for mode, message in _MODES.items()}
 
 
 def requested_mode(value: search_pb2.SearchMode.ValueType) -> SearchMode:
-    """The request's mode; unset means HYBRID."""
-    return _REQUESTED.get(value, SearchMode.HYBRID)
+    """The request's mode; unset means HYBRID. proto3 enums are open, so any int32 may arrive: a
+    value the contract does not name is refused rather than guessed at."""
+    if value == search_pb2.SEARCH_MODE_UNSPECIFIED:
+        return SearchMode.HYBRID
+    mode = _REQUESTED.get(value)
+    if mode is None:
+        raise InvalidArgument(
+            "INVALID_MODE",
+            "mode",
+            f"mode {value} is not a SearchMode: use SEARCH_MODE_DENSE, SEARCH_MODE_LEXICAL, "
+            "SEARCH_MODE_HYBRID, or leave it unset",
+        )
+    return mode
 
 
 def _signals(message: search_pb2.SearchHit, hit: Hit) -> None:
