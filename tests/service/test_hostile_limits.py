@@ -1,12 +1,13 @@
-"""Hostile gRPC input at the documented limits, one by one: message size, query length, top_k,
-index names and filter size, each accepted at its bound and refused one past it, and the cap on
-open WatchIndexes streams.
+"""Hostile gRPC input at the documented limits, one by one: request size, query length, top_k,
+index names and filter size, each accepted at its bound and refused one past it, filters with
+control characters, unknown modes, and the cap on open WatchIndexes streams.
 
 The server and the rules every answer obeys are in tests/support/hostile.py.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch.config import ServerConfig
 from semsearch.search.query import MAX_FILTER_ENTRIES, MAX_INDEX_NAMES, MAX_QUERY_CHARS, MAX_TOP_K
+from semsearch.service.decoding import MAX_REQUEST_BYTES, RECEIVE_LIMIT_BYTES
 from tests.support.hostile import CALL_TIMEOUT, Clients, assert_alive, outcome
 
 
@@ -25,10 +27,32 @@ def refusal(clients: Clients, call: Callable[[], Any]) -> Any:
     return got
 
 
-def test_the_request_size_limit_is_resource_exhausted(clients: Clients) -> None:
-    request = search_pb2.SearchRequest(query="x" * (5 * 1024 * 1024))
+def query_of_size(size: int) -> search_pb2.SearchRequest:
+    """A SearchRequest whose body is exactly ``size`` bytes: all of it the query."""
+    request = search_pb2.SearchRequest(query="x" * (size - 5))  # tag, 4-byte length, the text
+    assert request.ByteSize() == size
+    return request
+
+
+def test_a_request_over_the_size_limit_is_resource_exhausted_with_a_reason(clients: Clients) -> None:
+    at_limit = query_of_size(MAX_REQUEST_BYTES)  # read and decoded: the query itself is too long
+    got = refusal(clients, lambda: clients.search.Search(at_limit, timeout=CALL_TIMEOUT))
+    assert (got.code, got.error_info.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_QUERY")
+    for size in (MAX_REQUEST_BYTES + 1, 5 * 1024 * 1024, RECEIVE_LIMIT_BYTES):
+        request = query_of_size(size)
+        got = refusal(clients, functools.partial(clients.search.Search, request, timeout=CALL_TIMEOUT))
+        assert (got.code, got.error_info.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "REQUEST_TOO_LARGE")
+        assert got.error_info.metadata["limit"] == str(MAX_REQUEST_BYTES)
+        assert got.retry_info is None  # the same request fails the same way
+    assert_alive(clients.channel)
+
+
+def test_past_the_transport_limit_grpc_refuses_without_error_info(clients: Clients) -> None:
+    """Documented: grpc core reads at most RECEIVE_LIMIT_BYTES and refuses more by itself, before
+    any semsearch code runs, so that refusal carries no ErrorInfo."""
+    request = query_of_size(RECEIVE_LIMIT_BYTES + 1)
     got = refusal(clients, lambda: clients.search.Search(request, timeout=CALL_TIMEOUT))
-    assert got.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (got.code, got.error_info) == (grpc.StatusCode.RESOURCE_EXHAUSTED, None)
     assert_alive(clients.channel)
 
 
@@ -43,8 +67,23 @@ def test_the_request_size_limit_is_resource_exhausted(clients: Clients) -> None:
             "INVALID_INDEXES",
         ),
         (search_pb2.SearchRequest(query="q", filter={f"k{i}": "v" for i in range(17)}), "INVALID_FILTER"),
+        (search_pb2.SearchRequest(query="q", filter={"kind\x00": "v"}), "INVALID_FILTER"),
+        (search_pb2.SearchRequest(query="q", filter={"kind": "\x1b[2Jv"}), "INVALID_FILTER"),
+        # proto3 enums are open: an int the contract does not name arrives, and is refused.
+        (search_pb2.SearchRequest(query="q", mode=4), "INVALID_MODE"),
+        (search_pb2.SearchRequest(query="q", mode=-1), "INVALID_MODE"),
     ],
-    ids=["query_chars", "top_k_high", "top_k_negative", "index_names", "filter_entries"],
+    ids=[
+        "query_chars",
+        "top_k_high",
+        "top_k_negative",
+        "index_names",
+        "filter_entries",
+        "filter_key_control",
+        "filter_value_control",
+        "mode_unknown",
+        "mode_negative",
+    ],
 )
 def test_each_limit_is_refused_one_past_it(
     clients: Clients, request_: search_pb2.SearchRequest, reason: str
@@ -65,6 +104,22 @@ def test_each_limit_is_accepted_at_it(clients: Clients) -> None:
     )
     code, _ = outcome(clients, "limit", lambda: clients.search.Search(at_limits, timeout=CALL_TIMEOUT))
     assert code is grpc.StatusCode.OK
+
+
+def test_watch_counts_index_names_as_search_does(clients: Clients) -> None:
+    """Duplicates count toward the limit of index names, in WatchIndexes as in Search."""
+    at_limit = admin_pb2.WatchIndexesRequest(indexes=["runbooks"] * MAX_INDEX_NAMES)
+    stream = clients.admin.WatchIndexes(at_limit, timeout=CALL_TIMEOUT)
+    try:
+        assert [ix.name for ix in next(stream).snapshot.indexes] == ["runbooks"]
+    finally:
+        stream.cancel()
+    past = admin_pb2.WatchIndexesRequest(indexes=["runbooks"] * (MAX_INDEX_NAMES + 1))
+    got = refusal(clients, lambda: next(clients.admin.WatchIndexes(past, timeout=CALL_TIMEOUT)))
+    assert (got.code, got.error_info.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INDEXES")
+    search = search_pb2.SearchRequest(query="q", indexes=["runbooks"] * (MAX_INDEX_NAMES + 1))
+    got = refusal(clients, lambda: clients.search.Search(search, timeout=CALL_TIMEOUT))
+    assert (got.code, got.error_info.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INDEXES")
 
 
 def test_watch_streams_are_limited(clients: Clients) -> None:

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, settings
 
 from semsearch.api.v1 import admin_pb2_grpc, search_pb2, search_pb2_grpc
 from semsearch.app import RunningApp, running
+from semsearch.config import Config
 from semsearch.proxy.app import create_app
 from semsearch.service.errors import ERROR_DOMAIN
 from tests.support.corpora import FIXTURE_INDEXES
@@ -39,6 +40,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 REJECTED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
+Metadata = tuple[tuple[str, str], ...]
 
 
 def examples(count: int) -> settings:
@@ -49,6 +51,7 @@ def examples(count: int) -> settings:
 class ThreadedServer:
     """The server on an event loop of its own, so blocking stubs (and hypothesis) can drive it."""
 
+    configure: Callable[[Config], Config] = lambda config: config  # e.g. a token, a metrics port
     port: int = 0
     app: RunningApp | None = None
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
@@ -65,7 +68,7 @@ class ThreadedServer:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        config = fixture_config("http://provider.test/v1")
+        config = self.configure(fixture_config("http://provider.test/v1"))
         provider = httpx.ASGITransport(app=create_app("hash-v1"))
         async with running(config, provider_transport=provider) as app:
             await wait_all_ready(app.manager)
@@ -88,10 +91,13 @@ class Clients:
 
 
 @contextlib.contextmanager
-def hostile_server(label: str) -> Iterator[Clients]:
+def hostile_server(
+    label: str, configure: Callable[[Config], Config] | None = None, metadata: Metadata = ()
+) -> Iterator[Clients]:
     """A READY server and blocking stubs to it; on the way out the server must still answer, must
-    stop cleanly, and the calls it took are printed (the figures of the reliability report)."""
-    server = ThreadedServer()
+    stop cleanly, and the calls it took are printed (the figures of the reliability report).
+    ``configure`` changes the fixture config; ``metadata`` is what the liveness check sends."""
+    server = ThreadedServer() if configure is None else ThreadedServer(configure)
     thread = threading.Thread(target=server.run, name="hostile-input-server", daemon=True)
     thread.start()
     assert server.started.wait(120), "the server did not start"
@@ -102,7 +108,7 @@ def hostile_server(label: str) -> Iterator[Clients]:
     )
     try:
         yield clients
-        assert_alive(channel)  # nothing of the above brought it down
+        assert_alive(channel, metadata)  # nothing of the above brought it down
     finally:
         channel.close()
         server.stop()
@@ -114,12 +120,12 @@ def hostile_server(label: str) -> Iterator[Clients]:
     print(f"\nhostile input ({label}): {total} calls; {summary}")
 
 
-def assert_alive(channel: grpc.Channel) -> None:
+def assert_alive(channel: grpc.Channel, metadata: Metadata = ()) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     answer = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=CALL_TIMEOUT)
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
     response = search_pb2_grpc.SearchServiceStub(channel).Search(
-        search_pb2.SearchRequest(query="restart the validator"), timeout=CALL_TIMEOUT
+        search_pb2.SearchRequest(query="restart the validator"), timeout=CALL_TIMEOUT, metadata=metadata
     )
     assert response.hits
 

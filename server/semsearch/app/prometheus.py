@@ -23,6 +23,7 @@ from semsearch.observability.metrics import (
     ProviderErrorKind,
     RebuildOutcome,
     SearchOutcome,
+    UnreadableRequest,
 )
 
 TASKS = ("query", "document")  # the provider's input_type; space probes are "document" requests
@@ -90,6 +91,13 @@ class PrometheusMetrics(Metrics):
             "WatchIndexes streams that fell behind and were sent a fresh snapshot.",
             registry=r,
         )
+        self._unreadable = Counter(
+            "semsearch_unreadable_requests_total",
+            "Calls refused for their request body before the method ran, by method and kind: not a "
+            "valid protobuf message (malformed) or over the request size limit (too_large).",
+            ["method", "kind"],
+            registry=r,
+        )
         # Known label values start at zero, so rate() and absence alerts work from the first scrape.
         for task in TASKS:
             self._provider_retries.labels(task)
@@ -130,6 +138,9 @@ class PrometheusMetrics(Metrics):
 
     def watch_resynchronised(self) -> None:
         self._resyncs.inc()
+
+    def request_unreadable(self, method: str, kind: UnreadableRequest) -> None:
+        self._unreadable.labels(method, kind).inc()
 
 
 class LifecycleCollector:

@@ -10,6 +10,7 @@ from semsearch.observability.metrics import (
     ProviderErrorKind,
     RebuildOutcome,
     SearchOutcome,
+    UnreadableRequest,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "ProviderErrorKind",
     "RebuildOutcome",
     "SearchOutcome",
+    "UnreadableRequest",
 ]

@@ -29,6 +29,10 @@ ProviderErrorKind = Literal[
     "timeout", "connection", "rate_limited", "server_error", "client_error", "bad_response"
 ]
 
+# Why a call's request body was refused before its method ran: not a valid message, or over the
+# size limit (see semsearch.service.decoding).
+UnreadableRequest = Literal["malformed", "too_large"]
+
 
 class Metrics:
     """Do-nothing sink; the Prometheus exporter overrides every method."""
@@ -53,6 +57,9 @@ class Metrics:
 
     def watch_resynchronised(self) -> None:
         """A WatchIndexes stream fell behind and was sent a fresh snapshot instead of its backlog."""
+
+    def request_unreadable(self, method: str, kind: UnreadableRequest) -> None:
+        """A call to ``method`` (its short name, e.g. Search) was refused for its request body."""
 
 
 NO_METRICS = Metrics()

@@ -79,6 +79,13 @@ def _bounded(text: str, limit: int) -> str:
     return encoded[: limit - 3].decode(errors="ignore") + "…"
 
 
+def refusal_status(code: grpc.StatusCode, reason: str, message: str, **metadata: str) -> grpc.Status:
+    """A refusal that names no request field: the code, the message and an ErrorInfo, nothing else."""
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[_pack(info)])
+    return cast(grpc.Status, rpc_status.to_status(status))
+
+
 def internal_status() -> grpc.Status:
     info = error_details_pb2.ErrorInfo(reason=INTERNAL_REASON, domain=ERROR_DOMAIN)
     status = status_pb2.Status(

@@ -19,13 +19,13 @@ from semsearch.observability import NO_METRICS, Metrics
 from semsearch.search.searcher import Searcher
 from semsearch.service.admin import AdminServicer, WatchFeed
 from semsearch.service.auth import TokenGate
+from semsearch.service.decoding import MAX_REQUEST_BYTES, RECEIVE_LIMIT_BYTES, add_servicer
 from semsearch.service.draining import DrainGate
 from semsearch.service.health import HealthReporter
 from semsearch.service.search import SearchServicer
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SERVICE_NAMES = (
     search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
@@ -80,15 +80,18 @@ async def start_server(
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Above the documented limit, so the methods themselves refuse what lies between.
+            ("grpc.max_receive_message_length", RECEIVE_LIMIT_BYTES),
+            ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )
     searcher = Searcher(manager, metrics, search)
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(searcher, metrics), server)
+    # Each method decodes its own request, after the gates above: see service.decoding.
+    searching = SearchServicer(searcher, metrics)
+    add_servicer(server, search_pb2_grpc.add_SearchServiceServicer_to_server, searching, metrics)
     admin = AdminServicer(manager, metrics, max_watch_streams, feed)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+    add_servicer(server, admin_pb2_grpc.add_AdminServiceServicer_to_server, admin, metrics)
     health = HealthReporter(manager, loaded=loaded)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
