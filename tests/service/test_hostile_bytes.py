@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch.config import Config, with_overrides
+from semsearch.service.decoding import MAX_REQUEST_BYTES, RECEIVE_LIMIT_BYTES
 from semsearch.service.errors import ERROR_DOMAIN
 from tests.support.hostile import CALL_TIMEOUT, REJECTED, Clients, Metadata, examples, hostile_server
 from tests.support.status import Failure, failure
@@ -209,6 +210,23 @@ def test_a_required_token_is_checked_before_the_body(closed_server: Clients, met
     code, got = send(closed_server, method, body, BEARER)
     assert_malformed(code, got, method)
     assert unreadable(closed_server, method) == before + 1
+
+
+def test_the_size_limit_too_is_checked_after_the_token(closed_server: Clients) -> None:
+    search = "/semsearch.v1.SearchService/Search"
+    over = search_pb2.SearchRequest(query="x" * (MAX_REQUEST_BYTES + 1)).SerializeToString()
+    code, got = send(closed_server, search, over)
+    assert (code, got.error_info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_REQUIRED")
+    code, got = send(closed_server, search, over, BEARER)
+    assert (code, got.error_info.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "REQUEST_TOO_LARGE")
+    # Past what grpc reads at all, grpc refuses by itself while receiving: before the token gate
+    # could answer, and without ErrorInfo (documented in the errors guide).
+    beyond = b"x" * (RECEIVE_LIMIT_BYTES + 1)
+    with pytest.raises(grpc.RpcError) as raised:
+        closed_server.channel.unary_unary(search)(beyond, timeout=CALL_TIMEOUT)
+    assert isinstance(raised.value, grpc.Call)
+    assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert failure(raised.value).error_info is None  # type: ignore[arg-type]
 
 
 def test_a_draining_server_turns_a_malformed_body_away_before_decoding_it(open_server: Clients) -> None:
