@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from semsearch.api.v1 import admin_pb2, search_pb2
 from semsearch.app import running
+from semsearch.app.replicated import Replication
+from semsearch.config import MetricsConfig
 from semsearch.proxy.launcher import ProxyProcess
+from semsearch.replication.records import Record
 from tests.support.oracle import assert_scored_in
 from tests.support.replicas import all_serving, followers, indexer, replica_config, start_replicas, until
 from tests.support.streams import WatchStream
@@ -116,3 +123,41 @@ async def test_when_the_indexer_stops_another_replica_takes_the_lease_and_indexe
     await follower.admin.Reindex(admin_pb2.ReindexRequest(indexes=["specs"], reason="new indexer"))
     await until(lambda: follower.app.manager.slots["specs"].generation == before["specs"] + 1)
     assert follower.app.watcher.ticks > 0
+
+
+async def test_each_replica_reports_what_it_serves_and_its_part_in_metrics(
+    pg_dsn: str, hash_proxy: ProxyProcess, make_service: Any
+) -> None:
+    config = dataclasses.replace(
+        replica_config(hash_proxy.url, pg_dsn), metrics=MetricsConfig(listen="127.0.0.1:0")
+    )
+    replicas = await start_replicas(make_service, config, 2)
+    lead = indexer(replicas)
+    assert lead.app.replication is not None
+    indexer_name = lead.app.replication.name
+    wanted = await all_serving(replicas)
+    for replica in replicas:
+        replication = replica.app.replication
+        assert replication is not None
+        await until(lambda r=replication: r.heartbeat.head > 0 and r.heartbeat.lag == 0)
+        names = sorted(x.app.replication.name for x in replicas if x.app.replication is not None)
+        listed = await _reports(
+            replication, lambda rs: all(r["serving"] == wanted for r in rs) and len(rs) == 2
+        )
+        assert [r["name"] for r in listed] == names
+        assert [r["name"] for r in listed if r["indexer"]] == [indexer_name]
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{replica.app.metrics_port}/metrics")).text
+        leading = 1.0 if replica is lead else 0.0
+        assert f"semsearch_indexer_lease {leading}" in text
+        assert "semsearch_replication_lag_events 0.0" in text
+        if replica is not lead:
+            assert "semsearch_generation_load_seconds " in text
+
+
+async def _reports(replication: Replication, done: Callable[[list[Record]], bool]) -> list[Record]:
+    """Every live replica's report, once ``done`` holds of them (heartbeats come every second or two)."""
+    async with asyncio.timeout(30):
+        while not done(listed := await replication.heartbeat.replicas()):  # noqa: ASYNC110 - polls the database
+            await asyncio.sleep(0.2)
+    return listed

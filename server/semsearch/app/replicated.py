@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from semsearch.app.shared import Shared
 from semsearch.lifecycle import IndexManager, Migrator, Watcher
 from semsearch.lifecycle.events import EventBus
 from semsearch.logs import event
+from semsearch.replication.heartbeat import Heartbeat
 from semsearch.replication.indexer_only import IndexerOnlyMigrations
 from semsearch.replication.role import IndexerRole
 from semsearch.replication.tail import LogTail
@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 STOP_SECONDS = 5.0  # at shutdown, how long what the indexer wrote may take to reach the log
 
 
-def replica_name(listen: str) -> str:
-    """How this replica names itself in the lease and in status: host, port and process."""
-    return f"{socket.gethostname()}:{listen.rpartition(':')[2]}:{os.getpid()}"
+def replica_name(address: str) -> str:
+    """How a replica names itself in the lease and in status: its host and the address it serves."""
+    return f"{socket.gethostname()}/{address}"
 
 
 @dataclass
@@ -42,10 +42,39 @@ class Replication:
     tail: LogTail
     writer: LogWriter
     role: IndexerRole
+    heartbeat: Heartbeat
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def watch_feed(self) -> WatchFeed:
         """What this replica's WatchIndexes streams: the shared log as read here."""
         return WatchFeed(self.feed, self.tail.statuses)
+
+    def start(self, name: str) -> None:
+        """Take part: follow the log, compete for the lease, report. Named once its address is known."""
+        self.name = self.role.name = self.heartbeat.name = name
+        self._tasks = [
+            asyncio.create_task(self.tail.run(), name="semsearch-log-tail"),
+            asyncio.create_task(self.writer.run(), name="semsearch-log-writer"),
+            asyncio.create_task(self.heartbeat.run(), name="semsearch-heartbeat"),
+            asyncio.create_task(self.role.run(), name="semsearch-indexer-role"),
+        ]
+        event(log, "replica_started", replica=name)
+
+    async def stop(self) -> None:
+        """Step down (indexing stops, the lease is released), flush what the indexer wrote, leave."""
+        if not self._tasks:
+            return
+        *others, role_task = self._tasks
+        role_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await role_task
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.writer.drain(), STOP_SECONDS)
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        self._tasks = []
+        event(log, "replica_stopped", replica=self.name)
 
     def holder(self) -> str:
         """Which replica indexes, as far as this one knows."""
@@ -60,10 +89,10 @@ async def replicated(
     watcher: Watcher,
     migrator: Migrator,
     shared: Shared,
-    name: str,
     poll_seconds: float = 1.0,
 ) -> AsyncIterator[Replication]:
-    """Follow the log and compete for the lease until the block ends; then step down cleanly."""
+    """The parts of a replica, started by ``Replication.start``; stepped down when the block ends."""
+    name = "unnamed replica"  # until start() names it after the address it serves
     feed = EventBus()
     tail = LogTail(shared.log, shared.store, manager, feed, poll_seconds)
     writer = LogWriter(shared.log, manager)
@@ -82,28 +111,15 @@ async def replicated(
         stop_indexing,
         poll_seconds,
     )
-    replication = Replication(name, feed, tail, writer, role)
+    heartbeat = Heartbeat(shared.log, manager, tail, name, lambda: role.leading, max(poll_seconds * 2, 0.5))
+    replication = Replication(name, feed, tail, writer, role, heartbeat)
     manager.attach(
         waker=watcher,
         migration=IndexerOnlyMigrations(migrator, lambda: role.leading, replication.holder),
         forward_rebuild=writer.forward_rebuild,
     )
-    tasks = [
-        asyncio.create_task(tail.run(), name="semsearch-log-tail"),
-        asyncio.create_task(writer.run(), name="semsearch-log-writer"),
-    ]
-    role_task = asyncio.create_task(role.run(), name="semsearch-indexer-role")
-    event(log, "replica_started", replica=name)
     try:
         yield replication
     finally:
-        role_task.cancel()  # steps down: indexing stops, the lease is released
-        with contextlib.suppress(asyncio.CancelledError):
-            await role_task
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(writer.drain(), STOP_SECONDS)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await replication.stop()
         feed.close()
-        event(log, "replica_stopped", replica=name)

@@ -7,28 +7,28 @@ import contextlib
 import logging
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
 from semsearch.app.metrics_http import MetricsEndpoint, start_metrics_endpoint
 from semsearch.app.prometheus import PrometheusMetrics
 from semsearch.app.replicated import Replication, replica_name, replicated
+from semsearch.app.replication_metrics import ReplicationCollector
 from semsearch.app.shared import open_shared
 from semsearch.config import Config, IndexConfig
 from semsearch.corpus import CorpusError, SourceFileError, load_corpus, source_signature
-from semsearch.embeddings import EmbeddingCache, EmbeddingProvider, QueryCache
+from semsearch.embeddings import EmbeddingProvider, QueryCache
 from semsearch.index.product import single_threaded_blas
 from semsearch.lifecycle import IndexManager, IndexSource, Migrator, Watcher, WatcherTiming
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from semsearch.service.server import RunningServer, start_server
-from semsearch.store import GenerationStore, LocalStore
+from semsearch.store import GenerationStore
+from semsearch.store.opening import open_store
 
 log = logging.getLogger(__name__)
 
@@ -129,18 +129,6 @@ class RunningApp:
         return self.metrics_endpoint.port if self.metrics_endpoint is not None else None
 
 
-async def open_cache(config: Config) -> EmbeddingCache | None:
-    """The durable cache, or None when it is off or cannot be opened: it saves work, it is never
-    a reason not to serve."""
-    if not config.cache.path:
-        return None
-    try:
-        return await asyncio.to_thread(EmbeddingCache, Path(config.cache.path), config.cache.keep_spaces)
-    except (OSError, sqlite3.Error) as exc:
-        event(log, "cache_unavailable", level=logging.ERROR, path=config.cache.path, error=str(exc))
-        return None
-
-
 @contextlib.asynccontextmanager
 async def running(
     config: Config, provider_transport: httpx.AsyncBaseTransport | None = None
@@ -166,14 +154,12 @@ async def running(
         metrics: Metrics = exporter or NO_METRICS
         provider = make_provider(config, url, provider_transport, metrics)
         stack.push_async_callback(provider.aclose)
-        shared = await stack.enter_async_context(open_shared(config.store, config.cache.keep_spaces))
+        shared = await stack.enter_async_context(open_shared(config))
         if shared is not None:
             store: GenerationStore = shared.store
         else:
-            cache = await open_cache(config)
-            if cache is not None:
-                stack.callback(cache.close)
-            store = LocalStore(cache)
+            store = await asyncio.to_thread(open_store, config)  # memory and the SQLite cache
+            stack.callback(store.close)
         manager = IndexManager(
             sources, provider, store=store, query_cache=QueryCache(config.cache.query_cache_size)
         )
@@ -184,9 +170,8 @@ async def running(
         stack.push_async_callback(migrator.stop)  # before the watcher
         replication = None
         if shared is not None:
-            name = replica_name(config.server.listen)
             replication = await stack.enter_async_context(
-                replicated(manager, watcher, migrator, shared, name, config.store.poll_seconds)
+                replicated(manager, watcher, migrator, shared, config.store.poll_seconds)
             )
         server = await start_server(
             manager,
@@ -202,10 +187,14 @@ async def running(
         endpoint = None
         if exporter is not None:
             exporter.watch(manager, watcher)
+            if replication is not None:
+                exporter.registry.register(ReplicationCollector(replication))
             endpoint = await start_metrics_endpoint(exporter.render, config.metrics.listen)
             stack.push_async_callback(endpoint.stop)
         if replication is None:
-            watcher.start()  # with replicas, the one holding the indexer lease runs it
+            watcher.start()
+        else:  # with replicas, the one holding the indexer lease runs the watcher
+            replication.start(replica_name(server.address))
         yield RunningApp(config, manager, watcher, server, url, proxy, metrics, endpoint, replication)
 
 

@@ -52,6 +52,14 @@ class SharedLog(Protocol):
         """Block until a change may have been appended (a notification), or ``timeout`` seconds."""
         ...
 
+    def report_replica(self, name: str, report: Record) -> int:
+        """Record what this replica serves (a heartbeat); return the log's newest position."""
+        ...
+
+    def replicas(self, max_age_seconds: float) -> list[Record]:
+        """The reports of the replicas heard from within ``max_age_seconds``."""
+        ...
+
     def request_rebuild(self, indexes: list[str], reason: str) -> None:
         """Ask the indexer, whichever replica it is, to rebuild ``indexes`` (all when empty)."""
         ...

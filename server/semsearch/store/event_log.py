@@ -135,11 +135,16 @@ class EventLog:
     def snapshot(self) -> StateSnapshot:
         with self._pool.connection() as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            latest = _latest(conn)
-            rows = conn.execute(
-                "SELECT index_name, state, extract(epoch FROM since)::float8, last_error, progress,"
-                " sequence, last_event FROM index_states ORDER BY index_name"
-            ).fetchall()
+            return self.snapshot_in(conn)
+
+    @staticmethod
+    def snapshot_in(conn: psycopg.Connection[Any]) -> StateSnapshot:
+        """The snapshot, read in the caller's (repeatable read) transaction."""
+        latest = _latest(conn)
+        rows = conn.execute(
+            "SELECT index_name, state, extract(epoch FROM since)::float8, last_error, progress,"
+            " sequence, last_event FROM index_states ORDER BY index_name"
+        ).fetchall()
         return StateSnapshot(latest, [IndexStateRow(*row) for row in rows])
 
     def trim_events(self, keep: int) -> int:

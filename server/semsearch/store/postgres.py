@@ -56,6 +56,7 @@ class PostgresStore:
     def __init__(self, dsn: str, pool: ConnectionPool, keep_spaces: int, embedded: EmbeddedPostgres | None):
         self.dsn = dsn
         self._pool = pool
+        self.pool = pool  # shared with the replication log, which keeps its tables in this database
         self._embedded = embedded
         self._cache = PostgresVectorCache(pool, keep_spaces)
         self.events = EventLog(pool, dsn)

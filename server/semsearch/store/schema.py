@@ -152,8 +152,32 @@ CREATE TABLE indexer_lease (
 INSERT INTO indexer_lease (epoch, holder) VALUES (0, '');
 """
 
+# What several replicas share besides the log: which log this is (a resume position of another
+# log resumes nothing), the space every index was last rebuilt in, each replica's heartbeat, and
+# rebuild requests made on any replica for the indexer.
+_REPLICAS = """
+CREATE TABLE log_identity (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    log_id text NOT NULL
+);
+INSERT INTO log_identity (log_id) VALUES (replace(gen_random_uuid()::text, '-', ''));
+ALTER TABLE indexer_lease ADD COLUMN built_space jsonb;
+CREATE TABLE replicas (
+    name text PRIMARY KEY,
+    report jsonb NOT NULL,
+    seen_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE rebuild_requests (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    indexes jsonb NOT NULL,
+    reason text NOT NULL,
+    asked_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "generations, embedding cache, index state, event log, indexer lease", _FIRST),
+    Migration(2, "log identity, recorded space, replica heartbeats, rebuild requests", _REPLICAS),
 )
 
 
