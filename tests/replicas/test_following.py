@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -161,3 +164,52 @@ async def _reports(replication: Replication, done: Callable[[list[Record]], bool
         while not done(listed := await replication.heartbeat.replicas()):  # noqa: ASYNC110 - polls the database
             await asyncio.sleep(0.2)
     return listed
+
+
+async def test_any_replica_lists_every_replica_and_the_indexer(
+    pg_dsn: str, hash_proxy: ProxyProcess, make_service: Any
+) -> None:
+    replicas = await start_replicas(make_service, replica_config(hash_proxy.url, pg_dsn), 2)
+    wanted = await all_serving(replicas)
+    lead = indexer(replicas)
+    for replica in replicas:
+        async with asyncio.timeout(30):
+            while True:  # heartbeats come every second or two
+                listed = (await replica.admin.ListReplicas(admin_pb2.ListReplicasRequest())).replicas
+                if len(listed) == 2 and all(dict(r.serving) == wanted for r in listed):
+                    break
+                await asyncio.sleep(0.2)
+        assert [r.name.endswith(f"/127.0.0.1:{lead.app.port}") for r in listed if r.indexer] == [True]
+        assert [r.name for r in listed if r.answering] == [
+            n for n in (r.name for r in listed) if n.endswith(f":{replica.app.port}")
+        ]
+
+
+async def test_status_shows_the_indexer_and_what_each_replica_serves(
+    pg_dsn: str, hash_proxy: ProxyProcess, make_service: Any
+) -> None:
+    replicas = await start_replicas(make_service, replica_config(hash_proxy.url, pg_dsn), 2)
+    lead = indexer(replicas)
+    target = f"127.0.0.1:{followers(replicas)[0].app.port}"
+    async with asyncio.timeout(30):
+        while True:  # until both heartbeats are in
+            done = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "semsearch",
+                "status",
+                "--target",
+                target,
+                stdout=asyncio.subprocess.PIPE,
+                env={**os.environ, "COLUMNS": "200"},
+            )
+            out = (await done.communicate())[0].decode()
+            fresh = "nothing yet" not in out and " indexer " in out  # both heartbeats since READY
+            if done.returncode == 0 and fresh and out.count(" follower") + out.count(" indexer") >= 2:
+                break
+            await asyncio.sleep(0.3)
+    rows = [line for line in out.splitlines() if line.startswith(socket.gethostname() + "/")]
+    assert len(rows) == 2
+    (lead_row,) = [row for row in rows if f"127.0.0.1:{lead.app.port}" in row]
+    assert " indexer " in lead_row and "eips g" in lead_row
+    assert any("(this one)" in row and " follower " in row for row in rows)

@@ -182,6 +182,7 @@ async def running(
             config.credentials,
             feed=replication.watch_feed() if replication is not None else None,
             loaded=replication.tail.caught_up if replication is not None else None,
+            replicas=replication.heartbeat.replicas if replication is not None else None,
         )
         stack.push_async_callback(server.stop, config.server.grace_seconds)
         endpoint = None

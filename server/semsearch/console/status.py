@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from semsearch.api.v1 import admin_pb2
 from semsearch.console.options import client_parser
 
 if TYPE_CHECKING:
-    from semsearch.api.v1 import admin_pb2
     from semsearch.console.session import Session
 
 
@@ -40,6 +40,7 @@ async def _status(session: Session, args: argparse.Namespace) -> int:
     from semsearch.console.contract import typed, typed_all
     from semsearch.console.exits import EXIT_OK
     from semsearch.console.output import as_dict
+    from semsearch.console.replicas import replicas_table
     from semsearch.console.tables import indexes_table, space_lines
 
     indexes = typed_all(await session.client.list_indexes(), types_pb2.Index)
@@ -52,11 +53,33 @@ async def _status(session: Session, args: argparse.Namespace) -> int:
             session.out.show(table)
         return EXIT_OK
     space = typed(await session.client.get_embedding_space(), admin_pb2.GetEmbeddingSpaceResponse)
+    replicas = await _replicas(session)
     if args.json:
-        session.out.json({**as_dict(listing), "embeddingSpace": as_dict(_named_only(space))})
-    else:
-        session.out.show(Group(table, Text(""), space_lines(space, time.time(), listing.indexes)))
+        shown = {**as_dict(listing), "embeddingSpace": as_dict(_named_only(space))}
+        if len(replicas) > 1:
+            shown["replicas"] = [as_dict(r) for r in replicas]
+        session.out.json(shown)
+        return EXIT_OK
+    parts = [table, Text(""), space_lines(space, time.time(), listing.indexes)]
+    if len(replicas) > 1:  # several replicas share one store: who indexes, who serves what
+        parts += [Text(""), replicas_table(replicas, time.time())]
+    session.out.show(Group(*parts))
     return EXIT_OK
+
+
+async def _replicas(session: Session) -> list[admin_pb2.Replica]:
+    """The replicas of the deployment; none from a server that predates ListReplicas."""
+    import grpc
+
+    from semsearch.console.contract import typed_all
+    from semsearch_client import SemsearchError
+
+    try:
+        return typed_all(await session.client.list_replicas(), admin_pb2.Replica)
+    except SemsearchError as exc:
+        if exc.code is grpc.StatusCode.UNIMPLEMENTED:
+            return []
+        raise
 
 
 def _named_only(response: admin_pb2.GetEmbeddingSpaceResponse) -> admin_pb2.GetEmbeddingSpaceResponse:

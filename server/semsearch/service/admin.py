@@ -19,6 +19,7 @@ from semsearch.observability import NO_METRICS, Metrics
 from semsearch.search.query import MAX_INDEX_NAMES
 from semsearch.service import convert
 from semsearch.service.errors import LimitReached, stream_errors, unary_errors
+from semsearch.service.replicas import Report, Reports, alone, replica
 from semsearch.service.resume import parse_resume_token, resume_token
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,12 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         metrics: Metrics = NO_METRICS,
         max_watch_streams: int = ServerConfig.max_watch_streams,
         feed: WatchFeed | None = None,
+        replicas: Reports | None = None,
     ) -> None:
         self.manager = manager
+        self.address = ""  # set once the server is bound: how this server names itself alone
+        # Every replica's last report, or this server's own when it runs alone.
+        self.replicas = replicas or alone(manager, lambda: self.address)
         # What WatchIndexes streams: this server's own changes, or a shared log's (replicas).
         self.feed = feed or WatchFeed(manager.bus, manager.statuses)
         self.metrics = metrics
@@ -62,6 +67,18 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         if not request.name:
             raise InvalidArgument("INVALID_INDEX_NAME", "name", "name must not be empty")
         return admin_pb2.GetIndexResponse(index=convert.index(self.manager.status(request.name)))
+
+    @unary_errors
+    async def ListReplicas(
+        self, request: admin_pb2.ListReplicasRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.ListReplicasResponse:
+        reports = await self.replicas()
+        answering = str(reports[0]["name"]) if len(reports) == 1 else self._own_name(reports)
+        return admin_pb2.ListReplicasResponse(replicas=[replica(r, answering) for r in reports])
+
+    def _own_name(self, reports: list[Report]) -> str:
+        own = [r for r in reports if str(r["name"]).endswith("/" + self.address)]
+        return str(own[0]["name"]) if own else ""
 
     @unary_errors
     async def GetEmbeddingSpace(

@@ -39,6 +39,7 @@ READ_METHODS = frozenset(
         "/semsearch.v1.AdminService/GetIndex",
         "/semsearch.v1.AdminService/GetEmbeddingSpace",
         "/semsearch.v1.AdminService/WatchIndexes",
+        "/semsearch.v1.AdminService/ListReplicas",
     }
 )
 TOKEN_REQUIRED = "TOKEN_REQUIRED"

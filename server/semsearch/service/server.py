@@ -22,6 +22,7 @@ from semsearch.service.auth import TokenGate
 from semsearch.service.decoding import MAX_REQUEST_BYTES, RECEIVE_LIMIT_BYTES, add_servicer
 from semsearch.service.draining import DrainGate
 from semsearch.service.health import HealthReporter
+from semsearch.service.replicas import Reports
 from semsearch.service.search import SearchServicer
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ async def start_server(
     credentials: Credentials = NO_CREDENTIALS,
     feed: WatchFeed | None = None,
     loaded: asyncio.Event | None = None,
+    replicas: Reports | None = None,
 ) -> RunningServer:
     """Bind ``listen`` (port 0 picks a free one), register every service, start serving.
 
@@ -90,7 +92,7 @@ async def start_server(
     # Each method decodes its own request, after the gates above: see service.decoding.
     searching = SearchServicer(searcher, metrics)
     add_servicer(server, search_pb2_grpc.add_SearchServiceServicer_to_server, searching, metrics)
-    admin = AdminServicer(manager, metrics, max_watch_streams, feed)
+    admin = AdminServicer(manager, metrics, max_watch_streams, feed, replicas)
     add_servicer(server, admin_pb2_grpc.add_AdminServiceServicer_to_server, admin, metrics)
     health = HealthReporter(manager, loaded=loaded)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
@@ -105,6 +107,7 @@ async def start_server(
     await health.start()
     host = listen.rpartition(":")[0]
     address = f"{host}:{port}"
+    admin.address = address
     reads = credentials.require_token_for_reads
     auth = "off" if credentials.token is None else "all" if reads else "mutations"
     event(

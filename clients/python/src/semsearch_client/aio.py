@@ -117,6 +117,12 @@ class AsyncSemsearchClient:
         response = await self._unary(self._admin.GetIndex, admin_pb2.GetIndexRequest(name=name), timeout)
         return response.index
 
+    async def list_replicas(self, timeout: float | None = None) -> list[admin_pb2.Replica]:
+        """The live replicas of a deployment on a shared store (a single server lists itself):
+        which one holds the indexer lease and which generation of each index each one serves."""
+        response = await self._unary(self._admin.ListReplicas, admin_pb2.ListReplicasRequest(), timeout)
+        return list(response.replicas)
+
     async def get_embedding_space(self, timeout: float | None = None) -> admin_pb2.GetEmbeddingSpaceResponse:
         """The provider's space at the last probe, the space the indexes are built in, the probe time."""
         request = admin_pb2.GetEmbeddingSpaceRequest()

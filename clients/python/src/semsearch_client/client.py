@@ -97,6 +97,10 @@ class SemsearchClient:
     def get_index(self, name: str, timeout: float | None = None) -> types_pb2.Index:
         return self._unary(self._admin.GetIndex, admin_pb2.GetIndexRequest(name=name), timeout).index
 
+    def list_replicas(self, timeout: float | None = None) -> list[admin_pb2.Replica]:
+        """The live replicas of a deployment on a shared store (a single server lists itself)."""
+        return list(self._unary(self._admin.ListReplicas, admin_pb2.ListReplicasRequest(), timeout).replicas)
+
     def get_embedding_space(self, timeout: float | None = None) -> admin_pb2.GetEmbeddingSpaceResponse:
         return self._unary(self._admin.GetEmbeddingSpace, admin_pb2.GetEmbeddingSpaceRequest(), timeout)
 

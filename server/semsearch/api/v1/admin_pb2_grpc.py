@@ -71,6 +71,11 @@ class AdminServiceStub:
                 request_serializer=semsearch_dot_v1_dot_admin__pb2.CancelMigrationRequest.SerializeToString,
                 response_deserializer=semsearch_dot_v1_dot_admin__pb2.CancelMigrationResponse.FromString,
                 _registered_method=True)
+        self.ListReplicas = channel.unary_unary(
+                '/semsearch.v1.AdminService/ListReplicas',
+                request_serializer=semsearch_dot_v1_dot_admin__pb2.ListReplicasRequest.SerializeToString,
+                response_deserializer=semsearch_dot_v1_dot_admin__pb2.ListReplicasResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -139,6 +144,17 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReplicas(self, request, context):
+        """ListReplicas returns the replicas of a deployment on a shared store ([store] backend =
+        "postgres") heard from in the last seconds: which one holds the indexer lease and which
+        generation of each index each one serves. A single server lists itself, as the indexer.
+        MigrateModel runs on the indexer only (FAILED_PRECONDITION NOT_THE_INDEXER elsewhere, with the
+        holder in the ErrorInfo metadata); Reindex asked of any replica is carried out by the indexer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +192,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.CancelMigration,
                     request_deserializer=semsearch_dot_v1_dot_admin__pb2.CancelMigrationRequest.FromString,
                     response_serializer=semsearch_dot_v1_dot_admin__pb2.CancelMigrationResponse.SerializeToString,
+            ),
+            'ListReplicas': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReplicas,
+                    request_deserializer=semsearch_dot_v1_dot_admin__pb2.ListReplicasRequest.FromString,
+                    response_serializer=semsearch_dot_v1_dot_admin__pb2.ListReplicasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -368,6 +389,33 @@ class AdminService:
             '/semsearch.v1.AdminService/CancelMigration',
             semsearch_dot_v1_dot_admin__pb2.CancelMigrationRequest.SerializeToString,
             semsearch_dot_v1_dot_admin__pb2.CancelMigrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReplicas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/semsearch.v1.AdminService/ListReplicas',
+            semsearch_dot_v1_dot_admin__pb2.ListReplicasRequest.SerializeToString,
+            semsearch_dot_v1_dot_admin__pb2.ListReplicasResponse.FromString,
             options,
             channel_credentials,
             insecure,

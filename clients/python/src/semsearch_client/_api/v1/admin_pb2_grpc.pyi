@@ -65,6 +65,13 @@ class AdminServiceStub:
     """CancelMigration stops the running migration; the current model keeps serving and the shadow
     indexes are dropped. FAILED_PRECONDITION NO_MIGRATION_RUNNING when none runs.
     """
+    ListReplicas: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListReplicasRequest, _admin_pb2.ListReplicasResponse]
+    """ListReplicas returns the replicas of a deployment on a shared store ([store] backend =
+    "postgres") heard from in the last seconds: which one holds the indexer lease and which
+    generation of each index each one serves. A single server lists itself, as the indexer.
+    MigrateModel runs on the indexer only (FAILED_PRECONDITION NOT_THE_INDEXER elsewhere, with the
+    holder in the ErrorInfo metadata); Reindex asked of any replica is carried out by the indexer.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -101,6 +108,13 @@ class AdminServiceAsyncStub(AdminServiceStub):
     CancelMigration: _aio.UnaryUnaryMultiCallable[_admin_pb2.CancelMigrationRequest, _admin_pb2.CancelMigrationResponse]  # type: ignore[assignment]
     """CancelMigration stops the running migration; the current model keeps serving and the shadow
     indexes are dropped. FAILED_PRECONDITION NO_MIGRATION_RUNNING when none runs.
+    """
+    ListReplicas: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListReplicasRequest, _admin_pb2.ListReplicasResponse]  # type: ignore[assignment]
+    """ListReplicas returns the replicas of a deployment on a shared store ([store] backend =
+    "postgres") heard from in the last seconds: which one holds the indexer lease and which
+    generation of each index each one serves. A single server lists itself, as the indexer.
+    MigrateModel runs on the indexer only (FAILED_PRECONDITION NOT_THE_INDEXER elsewhere, with the
+    holder in the ErrorInfo metadata); Reindex asked of any replica is carried out by the indexer.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -177,6 +191,19 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_pb2.CancelMigrationResponse, _abc.Awaitable[_admin_pb2.CancelMigrationResponse]]:
         """CancelMigration stops the running migration; the current model keeps serving and the shadow
         indexes are dropped. FAILED_PRECONDITION NO_MIGRATION_RUNNING when none runs.
+        """
+
+    @_abc_1.abstractmethod
+    def ListReplicas(
+        self,
+        request: _admin_pb2.ListReplicasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListReplicasResponse, _abc.Awaitable[_admin_pb2.ListReplicasResponse]]:
+        """ListReplicas returns the replicas of a deployment on a shared store ([store] backend =
+        "postgres") heard from in the last seconds: which one holds the indexer lease and which
+        generation of each index each one serves. A single server lists itself, as the indexer.
+        MigrateModel runs on the indexer only (FAILED_PRECONDITION NOT_THE_INDEXER elsewhere, with the
+        holder in the ErrorInfo metadata); Reindex asked of any replica is carried out by the indexer.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
