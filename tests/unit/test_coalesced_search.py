@@ -10,8 +10,9 @@ import asyncio
 import gc
 import math
 import random
+import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 import numpy as np
 import pytest
@@ -255,3 +256,80 @@ async def test_an_idle_coalescer_holds_no_index(specs: list[SearchSpec]) -> None
     del swapped_out
     gc.collect()
     assert gone() is None
+
+
+class GatedProduct(RowSplitProduct):
+    """Holds the first product until the test opens the gate: a batch stays running meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__(threads=1)
+        self.gate = threading.Event()
+
+    def scores(self, queries: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        self.gate.wait()
+        return super().scores(queries, matrix)
+
+
+async def start_behind_a_running_batch(
+    coalescer: SearchCoalescer, first: list[Awaitable[object]], second: list[Awaitable[object]]
+) -> list[object]:
+    """Run ``first`` callers into a batch held in its thread, queue ``second`` behind it, then let it go."""
+    gated = GatedProduct()
+    coalescer.product = gated
+    started = [asyncio.ensure_future(call) for call in first]
+    for _ in range(2):  # the callers queue, then their flush takes them (ordering, not timing)
+        await asyncio.sleep(0)
+    assert coalescer.batches == 1  # and is held in its thread
+    queued = [asyncio.ensure_future(call) for call in second]
+    await asyncio.sleep(0)  # each queued caller ran up to its wait (ordering, not timing)
+    gated.gate.set()
+    return list(await asyncio.gather(*started, *queued))
+
+
+async def test_callers_answered_by_a_batch_join_those_that_waited_for_it(
+    index: VectorIndex, specs: list[SearchSpec], alone: list[list[ScoredChunk]]
+) -> None:
+    """Two groups of steady callers merge into one batch instead of alternating, each batch reading
+    the matrix for half of them."""
+    # A wait long enough for callers on this loop to come back, however slow the machine.
+    coalescer = SearchCoalescer(offload_rows=0, regroup_share=10**6, regroup_max=30.0)
+
+    async def caller(first: int, rounds: int) -> list[list[ScoredChunk]]:
+        # A closed loop: the next search as soon as the last one is answered.
+        return [await coalescer.search(index, specs[first + 8 * r]) for r in range(rounds)]
+
+    # Callers 0-3 search 4 times, 4-7 three times, behind the first batch: they end together.
+    results = await start_behind_a_running_batch(
+        coalescer, [caller(c, 4) for c in range(4)], [caller(c, 3) for c in range(4, 8)]
+    )
+    for c, hits in enumerate(results):
+        assert hits == [alone[c + 8 * r] for r in range(4 if c < 4 else 3)]
+    # 0-3, then 4-7 with the next searches of 0-3, three times: alternating would take 7 batches.
+    assert (coalescer.batches, coalescer.searches) == (4, 28)
+
+
+async def test_callers_that_do_not_come_back_delay_the_waiting_ones_only_for_the_regroup_wait(
+    index: VectorIndex, specs: list[SearchSpec], alone: list[list[ScoredChunk]]
+) -> None:
+    coalescer = SearchCoalescer(offload_rows=0, regroup_share=1.0, regroup_max=0.05)
+    results = await start_behind_a_running_batch(
+        coalescer,
+        [coalescer.search(index, spec) for spec in specs[:4]],
+        [coalescer.search(index, spec) for spec in specs[4:8]],
+    )
+    assert results == alone[:8]
+    assert (coalescer.batches, coalescer.searches) == (2, 8)
+
+
+async def test_without_a_regroup_wait_the_next_batch_starts_at_once(
+    index: VectorIndex, specs: list[SearchSpec], alone: list[list[ScoredChunk]]
+) -> None:
+    coalescer = SearchCoalescer(offload_rows=0, regroup_share=0.0)
+
+    async def caller(first: int, rounds: int) -> list[list[ScoredChunk]]:
+        return [await coalescer.search(index, specs[first + 8 * r]) for r in range(rounds)]
+
+    await start_behind_a_running_batch(
+        coalescer, [caller(c, 4) for c in range(4)], [caller(c, 3) for c in range(4, 8)]
+    )
+    assert (coalescer.batches, coalescer.searches) == (7, 28)  # the two groups alternate

@@ -4,6 +4,13 @@ A lone query is scored at once (or after ``window`` seconds, when one is configu
 arrive while a batch of the same index is being scored wait for it and then go together, so under
 load batches grow by themselves and the matrix is read once per batch instead of once per query.
 
+When a batch scored in a thread ends, the searches it answered are usually followed by their
+callers' next ones a round trip later. Scoring at once only those already waiting would split N
+steady callers into two halves that alternate, each batch reading the whole matrix for half of
+them; so the next batch waits for the answered callers to come back (it starts as soon as they all
+have), for at most a share of the time the batch took: callers that do not come back cost at most
+that share of throughput.
+
 Batches are keyed by the index object each request holds: requests that took the index before a
 swap are scored against that old object, never mixed with the new one in one product.
 """
@@ -11,6 +18,8 @@ swap are scored against that old object, never mixed with the new one in one pro
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +32,10 @@ from semsearch.index.vector import VectorIndex
 # releases the GIL); below, the thread hop would cost more than the product.
 OFFLOAD_ROWS = 20_000
 DEFAULT_MAX_BATCH = 64
+# How long a batch waits for the callers the previous one answered: this share of the time that
+# batch took, at most REGROUP_MAX seconds.
+REGROUP_SHARE = 0.25
+REGROUP_MAX = 0.010
 
 
 @dataclass(eq=False)
@@ -38,6 +51,7 @@ class _Queue:
     waiting: list[_Waiting] = field(default_factory=list)
     busy: bool = False
     flush: asyncio.Handle | None = None
+    regroup: int = 0  # while a flush is held for answered callers to come back: how many to wait for
 
 
 class SearchCoalescer:
@@ -47,14 +61,20 @@ class SearchCoalescer:
         max_batch: int = DEFAULT_MAX_BATCH,
         offload_rows: int = OFFLOAD_ROWS,
         threads: int | None = None,
+        regroup_share: float = REGROUP_SHARE,
+        regroup_max: float = REGROUP_MAX,
     ) -> None:
-        if window < 0 or max_batch < 1:
-            raise ValueError("window must be >= 0 and max_batch >= 1")
+        if window < 0 or max_batch < 1 or regroup_share < 0 or regroup_max < 0:
+            raise ValueError("window, regroup_share and regroup_max must be >= 0, max_batch >= 1")
         self.window = window
         self.max_batch = max_batch
         self.offload_rows = offload_rows
+        self.regroup_share = regroup_share  # 0: no regrouping, the next batch starts at once
+        self.regroup_max = regroup_max
         self.product = RowSplitProduct(threads)  # offloaded batches split their product this wide
-        self._queues: dict[VectorIndex, _Queue] = {}  # by identity; emptied queues are dropped
+        # By identity; emptied queues are dropped, and weak keys let a swapped-out index go while a
+        # regroup wait (which holds no search) is still pending for it.
+        self._queues: weakref.WeakKeyDictionary[VectorIndex, _Queue] = weakref.WeakKeyDictionary()
         self._running: set[asyncio.Task[None]] = set()
         self.batches = 0  # scored so far, and the searches in them: their ratio is the mean batch size
         self.searches = 0
@@ -68,7 +88,7 @@ class SearchCoalescer:
         waiting = _Waiting(spec, future)
         queue.waiting.append(waiting)
         if not queue.busy:
-            if len(queue.waiting) >= self.max_batch:
+            if len(queue.waiting) >= (queue.regroup or self.max_batch):
                 self._flush(index, queue)
             elif queue.flush is None:
                 # call_soon still gathers every search that arrives in this turn of the loop.
@@ -89,6 +109,7 @@ class SearchCoalescer:
         if queue.flush is not None:
             queue.flush.cancel()
             queue.flush = None
+        queue.regroup = 0
         if queue.busy:
             return  # the running batch flushes again when it ends
         live = [w for w in queue.waiting if not w.future.done()]  # cancelled callers are skipped
@@ -111,6 +132,8 @@ class SearchCoalescer:
         task.add_done_callback(self._running.discard)
 
     async def _score_in_thread(self, index: VectorIndex, queue: _Queue, batch: list[_Waiting]) -> None:
+        started = time.perf_counter()
+        answered = 0
         try:
             results = await asyncio.to_thread(search_many, index, [w.spec for w in batch], self.product)
         except BaseException as exc:
@@ -119,16 +142,29 @@ class SearchCoalescer:
                 raise
         else:
             _deliver(batch, results)
+            answered = len(batch)
         finally:
             queue.busy = False
-            self._next(index, queue)
+            self._next(index, queue, answered, time.perf_counter() - started)
 
-    def _next(self, index: VectorIndex, queue: _Queue) -> None:
-        # Whoever arrived meanwhile has waited a whole batch already: no window for them.
-        if queue.waiting:
+    def _next(self, index: VectorIndex, queue: _Queue, answered: int = 0, took: float = 0.0) -> None:
+        """After a batch: score whoever waits, or first wait a little for the ``answered`` callers."""
+        expected = min(self.max_batch, len(queue.waiting) + answered)
+        delay = min(took * self.regroup_share, self.regroup_max)
+        if answered and len(queue.waiting) < expected and delay > 0:
+            # Whoever waits has waited a whole batch already: only as long as a share of it more.
+            queue.regroup = expected
+            held = weakref.ref(index)  # the wait alone must not keep a swapped-out index alive
+            queue.flush = asyncio.get_running_loop().call_later(delay, self._regrouped, held, queue)
+        elif queue.waiting:
             self._flush(index, queue)
         else:
             self._forget_if_idle(index, queue)
+
+    def _regrouped(self, held: weakref.ref[VectorIndex], queue: _Queue) -> None:
+        index = held()
+        if index is not None:
+            self._flush(index, queue)
 
     def _forget_if_idle(self, index: VectorIndex, queue: _Queue) -> None:
         # Dropping the entry drops the reference: a swapped-out index's matrix can be freed.

@@ -23,6 +23,10 @@ MAX_THREADS = 8
 # Below this many multiply-adds (8 MB of a 384-wide matrix) a product takes a few tenths of a
 # millisecond on one thread: handing half of it to another thread costs about as much as it saves.
 MIN_BLOCK_WORK = 2_000_000
+# Each thread computes its rows this many at a time, as (rows × d) @ (d × queries): with a few
+# queries OpenBLAS runs that shape up to twice as fast as (queries × d) @ (d × rows), and a tile's
+# scores (1 MB at 32 queries) are turned into the output's layout while still in cache.
+TILE_ROWS = 8192
 
 
 def available_cores() -> int:
@@ -62,18 +66,27 @@ class RowSplitProduct:
         """float32 scores, shape (queries, rows of matrix); ``queries`` is (k, d), ``matrix`` (n, d)."""
         n = matrix.shape[0]
         parts = min(self.threads, max(1, queries.shape[0] * n * matrix.shape[1] // MIN_BLOCK_WORK))
-        if parts == 1 or self._pool is None:
-            product: np.ndarray = queries @ matrix.T  # a transposed view: no copy of the matrix
-            return product
         out = np.empty((queries.shape[0], n), dtype=np.result_type(queries, matrix))
+        transposed = np.ascontiguousarray(queries.T)  # (d, queries): a few KB
+        if parts == 1 or self._pool is None:
+            _block(transposed, matrix, out, 0, n)
+            return out
         bounds = np.linspace(0, n, parts + 1).astype(int).tolist()
         blocks = list(itertools.pairwise(bounds))
-        pending = [self._pool.submit(_block, queries, matrix, out, a, b) for a, b in blocks[1:]]
-        _block(queries, matrix, out, *blocks[0])
+        pending = [self._pool.submit(_block, transposed, matrix, out, a, b) for a, b in blocks[1:]]
+        _block(transposed, matrix, out, *blocks[0])
         for future in pending:
             future.result()
         return out
 
 
-def _block(queries: np.ndarray, matrix: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
-    out[:, start:stop] = queries @ matrix[start:stop].T
+def _block(transposed: np.ndarray, matrix: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
+    """Scores of rows start:stop, a tile of TILE_ROWS rows at a time (views of the matrix, no copy)."""
+    if transposed.shape[1] == 1:  # one query: a matrix-vector product, already in the output's layout
+        np.matmul(matrix[start:stop], transposed[:, 0], out=out[0, start:stop])
+        return
+    tile = np.empty((min(TILE_ROWS, stop - start), transposed.shape[1]), dtype=out.dtype)
+    for first in range(start, stop, TILE_ROWS):
+        last = min(stop, first + TILE_ROWS)
+        scores = np.matmul(matrix[first:last], transposed, out=tile[: last - first])
+        out[:, first:last] = scores.T
