@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -124,6 +125,17 @@ async def _read_ready(process: asyncio.subprocess.Process) -> dict[str, Any]:
     raise EOFError
 
 
+def _taken(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` (a port in TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 async def _kill(process: asyncio.subprocess.Process) -> int:
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
@@ -168,7 +180,7 @@ async def start_proxy(
             ) from None
         if isinstance(exc, EOFError):
             # Its own message (a model it cannot load, a port it cannot bind) is on the shared stderr.
-            hint = f"; is port {port} in use?" if port else ""
+            hint = f"; port {port} is in use" if port and _taken(host, port) else ""
             raise ProxyError(f"proxy ({model}) exited before it was ready (exit code {code}{hint})") from None
         raise
     proxy = ProxyProcess(

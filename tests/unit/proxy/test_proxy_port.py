@@ -48,9 +48,12 @@ async def test_a_fixed_port_is_used_and_a_taken_one_is_named() -> None:
     async with start_proxy("hash-v1", port=port) as proxy:
         assert proxy.url == f"http://127.0.0.1:{port}/v1"
         assert proxy.admin_url == f"http://127.0.0.1:{port}/admin/model"
-        with pytest.raises(ProxyError, match=f"is port {port} in use"):
+        with pytest.raises(ProxyError, match=f"exit code 2; port {port} is in use"):
             async with start_proxy("hash-v1", port=port):
                 pass
+    with pytest.raises(ProxyError, match=r"exited before it was ready \(exit code 2\)$"):
+        async with start_proxy("no-such-model", port=port):  # the port is free: no word of it
+            pass
 
 
 @pytest.mark.slow
