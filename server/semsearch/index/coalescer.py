@@ -8,8 +8,7 @@ When a batch scored in a thread ends, the searches it answered are usually follo
 callers' next ones a round trip later. Scoring at once only those already waiting would split N
 steady callers into two halves that alternate, each batch reading the whole matrix for half of
 them; so the next batch waits for the answered callers to come back (it starts as soon as they all
-have), for at most a share of the time the batch took: callers that do not come back cost at most
-that share of throughput.
+have), for at most half the time the batch took: callers that do not come back cost at most that.
 
 Batches are keyed by the index object each request holds: requests that took the index before a
 swap are scored against that old object, never mixed with the new one in one product.
@@ -33,9 +32,10 @@ from semsearch.index.vector import VectorIndex
 OFFLOAD_ROWS = 20_000
 DEFAULT_MAX_BATCH = 64
 # How long a batch waits for the callers the previous one answered: this share of the time that
-# batch took, at most REGROUP_MAX seconds.
-REGROUP_SHARE = 0.25
-REGROUP_MAX = 0.010
+# batch took, at most REGROUP_MAX seconds. Worth it while it is no longer than one more pass over
+# the matrix, which is most of a batch of a few queries (they share one read of the matrix).
+REGROUP_SHARE = 0.5
+REGROUP_MAX = 0.025
 
 
 @dataclass(eq=False)
