@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import detection, migration, reindex, relevance, search
+from bench import detection, migration, reindex, relevance, replicas, search
 from bench.report import Section, replace_sections, write
 
 # In report order; a new benchmark adds its module's ``run`` here. Reindex goes first: its peak RSS
@@ -22,6 +22,7 @@ BENCHMARKS: list[tuple[str, Callable[[], Awaitable[Section]]]] = [
     ("detection", detection.run),
     ("migration", migration.run),
     ("relevance", relevance.run),
+    ("replicas", replicas.run),
 ]
 
 
