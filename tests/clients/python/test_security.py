@@ -123,3 +123,15 @@ def test_root_certificates_load_from_a_pem_file(tls: SelfSigned, tmp_path: Path)
 def test_roots_without_a_pem_certificate_fail_at_construction() -> None:
     with pytest.raises(ValueError, match="root_certificates holds no PEM certificate"):
         SemsearchClient("127.0.0.1:1", root_certificates=b"not a certificate")
+
+
+async def test_several_tls_replicas_are_reached_through_one_client(
+    hash_proxy: ProxyProcess, make_service: Any, tls: SelfSigned
+) -> None:
+    # Each replica presents the same certificate; the client checks it against the first address.
+    config = secured(fixture_config(hash_proxy.url), tls=tls, token=TOKEN, reads=True)
+    replicas: list[Service] = [await make_service(config) for _ in range(2)]
+    targets = [f"127.0.0.1:{r.app.port}" for r in replicas]
+    async with AsyncSemsearchClient(targets, token=TOKEN, root_certificates=tls.cert_pem) as client:
+        for _ in range(4):
+            assert (await client.search("validator", top_k=2, mode="lexical")).hits

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from semsearch.api.v1 import admin_pb2
 from semsearch.app import running
 from semsearch.lifecycle.events import Subscription
 from semsearch.proxy.launcher import ProxyProcess
@@ -106,6 +107,7 @@ async def test_a_watch_survives_a_server_restart(hash_proxy: ProxyProcess) -> No
         await watcher.until(lambda: bool(watcher.of_subscription(2)))
         snapshot = watcher.of_subscription(2)[0]
         assert snapshot.resubscribed and snapshot.sequence == 1 and snapshot.snapshot is not None
+        assert not snapshot.resumed  # the restarted server keeps another log: a fresh snapshot
         assert [ix.name for ix in snapshot.snapshot.indexes] == NAMES
         # The new server builds its indexes from scratch; its events arrive through the same iterator.
         await watcher.until(watcher.all_ready)
@@ -209,19 +211,25 @@ async def test_max_attempts_bounds_failed_subscriptions(dead_target: str) -> Non
 
 
 @pytest.mark.slow
-async def test_a_stream_cut_by_the_server_resubscribes_to_the_same_server(
-    service: Service, target: str
-) -> None:
+async def test_a_stream_cut_by_the_server_resumes_on_the_same_server(service: Service, target: str) -> None:
     # A default gRPC server answers pings more often than every 5 minutes on a quiet stream with
     # GOAWAY "too_many_pings": the reason the client's keepalive default is 6 minutes. Here it is
     # provoked on purpose to cut a live stream without stopping the server.
     async with AsyncSemsearchClient(target, options=[("grpc.keepalive_time_ms", 500)]) as client:
         watcher = Watcher(lambda on_retry: client.watch_indexes(backoff=QUICK, on_retry=on_retry))
-        await watcher.until(lambda: bool(watcher.of_subscription(2)))
+        await watcher.until(lambda: bool(watcher.retries))  # cut at least once
+        await service.admin.Reindex(admin_pb2.ReindexRequest(indexes=["specs"], reason="after a cut"))
+        await watcher.until(
+            lambda: any(u.event is not None and "after a cut" in u.event.reason for u in watcher.updates)
+        )
         await watcher.close()
-    again = watcher.of_subscription(2)[0]
-    assert again.resubscribed and again.snapshot is not None and again.sequence == 1
     assert watcher.retries and all(isinstance(error, UnreachableError) for _, _, error in watcher.retries)
+    # The server still held every event after the last message: the stream continued, no snapshot.
+    assert [u.snapshot is not None for u in watcher.updates].count(True) == 1
+    later = [u for u in watcher.updates if u.subscription > 1]
+    assert later and all(u.event is not None for u in later) and later[0].resumed
+    positions = [u.log_sequence for u in watcher.updates]
+    assert positions == list(range(positions[0], positions[0] + len(positions)))
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ import grpc
 from semsearch_client import requests
 from semsearch_client._api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc, types_pb2
 from semsearch_client.backoff import Backoff
-from semsearch_client.channel import DEFAULT_TIMEOUT, channel_options, tls_credentials, token_metadata
+from semsearch_client.channel import DEFAULT_TIMEOUT, channel_settings, tls_credentials, token_metadata
 from semsearch_client.errors import error_from_call
 from semsearch_client.retry import RefusalRetry
+from semsearch_client.targets import Targets
 from semsearch_client.watch import OnRetry, WatchStream
 
 Req = TypeVar("Req")
@@ -21,10 +22,14 @@ Resp = TypeVar("Resp")
 
 
 class AsyncSemsearchClient:
-    """Talks to one semsearch server; use ``async with`` or ``await close()``.
+    """Talks to one semsearch server, or to several replicas; use ``async with`` or ``await close()``.
 
     Give a ``target`` ("host:port", plaintext) or an existing ``channel``; a channel passed in
-    belongs to the caller and is left open by ``close()``. ``timeout`` is the default deadline of
+    belongs to the caller and is left open by ``close()``. Several replicas: a ``target`` of
+    comma-separated IP addresses ("10.0.0.1:50051,10.0.0.2:50051") or a list of them; calls go
+    round-robin to the replicas whose health service reports SERVING (``balance=False`` turns that
+    off; ``balance=True`` turns it on for one target, such as ``dns:///name:port`` resolving to
+    every replica; see ``semsearch_client.targets``). ``timeout`` is the default deadline of
     every unary call in seconds (None: no deadline); each method takes its own ``timeout`` too.
     ``retry`` opts in to waiting out refusals that carry RetryInfo (see ``RefusalRetry``); it
     applies to the read-only calls, never to ``reindex``. ``options`` are extra channel options,
@@ -38,7 +43,7 @@ class AsyncSemsearchClient:
 
     def __init__(
         self,
-        target: str | None = None,
+        target: Targets | None = None,
         *,
         channel: grpc.aio.Channel | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
@@ -47,20 +52,24 @@ class AsyncSemsearchClient:
         token: str | None = None,
         root_certificates: bytes | None = None,
         secure: bool = False,
+        balance: bool | None = None,
     ) -> None:
         if (target is None) == (channel is None):
             raise ValueError("give either a target or a channel")
         tls = tls_credentials(root_certificates, secure)
         if channel is not None and tls is not None:
             raise ValueError("TLS belongs to the channel: give root_certificates/secure with a target only")
+        if channel is not None and balance is not None:
+            raise ValueError("balancing belongs to the channel: give balance with a target only")
         self._metadata = token_metadata(token)
         self._owns_channel = channel is None
         if channel is None:
-            merged = channel_options(options)
+            assert target is not None  # one of the two, checked above
+            address, merged = channel_settings(target, balance, options)
             if tls is None:
-                channel = grpc.aio.insecure_channel(str(target), merged)
+                channel = grpc.aio.insecure_channel(address, merged)
             else:
-                channel = grpc.aio.secure_channel(str(target), tls, merged)
+                channel = grpc.aio.secure_channel(address, tls, merged)
         self.channel = channel
         self.timeout = timeout
         self.retry = retry
@@ -145,19 +154,27 @@ class AsyncSemsearchClient:
         on_retry: OnRetry | None = None,
         fail_fast: bool = False,
         start_timeout: float | None = None,
+        resume_token: str = "",
     ) -> WatchStream:
         """Follow index state: a snapshot, then events; resubscribes (with ``backoff``) when the
-        stream breaks, marking the new snapshot ``resubscribed``. ``max_attempts`` bounds failed
-        subscriptions in a row (None: keep trying until closed); ``on_retry(attempt, delay, error)``
-        is called before each wait (error None: the server ended the stream, e.g. shutting down).
+        stream breaks, continuing after the last message delivered where the server still holds
+        the events (the update is then ``resumed``), else from a fresh snapshot (see
+        ``WatchUpdate``). ``max_attempts`` bounds failed subscriptions in a row (None: keep trying
+        until closed); ``on_retry(attempt, delay, error)`` is called before each wait (error None:
+        the server ended the stream, e.g. shutting down).
 
         ``fail_fast`` raises the first subscription's failure instead of retrying it: nothing
         answering at the start is an error to report, while a break after that is an outage to
         ride out. ``start_timeout`` bounds how long each subscription may take to deliver its first
         message; one that takes longer fails with ``DeadlineExceededError`` and is retried like a
-        broken stream (None: no bound).
+        broken stream (None: no bound). A resumed subscription on a connected channel is exempt:
+        it has nothing to send until the next change.
+
+        ``resume_token`` (an update's ``resume_token``, kept from an earlier watch) makes even the
+        first subscription continue after that message: its first update is then an event, or a
+        snapshot when the server no longer holds what came after it.
         """
-        request = requests.watch_request(indexes)
+        request = requests.watch_request(indexes, resume_token)
         closing = self._is_closed
         return WatchStream(
             self._admin,
@@ -169,7 +186,11 @@ class AsyncSemsearchClient:
             self._metadata,
             fail_fast=fail_fast,
             start_timeout=start_timeout,
+            connected=self._is_connected,
         )
+
+    def _is_connected(self) -> bool:
+        return self.channel.get_state() == grpc.ChannelConnectivity.READY
 
     def _is_closed(self) -> bool:
         return self._closed

@@ -1,5 +1,5 @@
-"""Channel defaults: keepalive, transparent retries of the read-only calls, reconnect backoff; TLS and
-the bearer token."""
+"""Channel defaults: keepalive, transparent retries of the read-only calls, reconnect backoff,
+round-robin with health checking over several replicas; TLS and the bearer token."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 
+from semsearch_client.targets import Targets, channel_target
 from semsearch_client.version import __version__
 
 # Seconds a unary call may take unless the client or the call says otherwise.
@@ -37,17 +38,26 @@ RETRY_POLICY = {
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
 
-SERVICE_CONFIG = json.dumps(
-    {
-        "methodConfig": [
-            {
-                "name": [{"service": service, "method": method} for service, method in RETRIED_METHODS],
-                "retryPolicy": RETRY_POLICY,
-            }
-        ]
-    },
-    separators=(",", ":"),
-)
+# Several replicas: calls go round-robin to the ones whose standard health service says SERVING for
+# "" (every semsearch server does while it serves; NOT_SERVING while a replica loads or drains).
+BALANCING = {"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}}
+
+
+def service_config(balanced: bool = False) -> str:
+    """The channel's service config: the retry policy, plus round-robin and health checking when
+    ``balanced``."""
+    config: dict[str, Any] = dict(BALANCING) if balanced else {}
+    config["methodConfig"] = [
+        {
+            "name": [{"service": service, "method": method} for service, method in RETRIED_METHODS],
+            "retryPolicy": RETRY_POLICY,
+        }
+    ]
+    return json.dumps(config, separators=(",", ":"))
+
+
+SERVICE_CONFIG = service_config()
+BALANCED_SERVICE_CONFIG = service_config(balanced=True)
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "grpc.enable_retries": 1,
@@ -106,8 +116,29 @@ def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-def channel_options(overrides: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
-    """The default options with ``overrides`` applied (an override replaces the default of its key)."""
+def channel_options(
+    overrides: Sequence[tuple[str, Any]] = (), *, balanced: bool = False, authority: str | None = None
+) -> list[tuple[str, Any]]:
+    """The default options with ``overrides`` applied (an override replaces the default of its key).
+
+    ``balanced`` adds round-robin over the healthy addresses; ``authority`` is the name presented
+    to the servers (and checked against their TLS certificates) for a target of several addresses.
+    """
     merged = dict(DEFAULT_OPTIONS)
+    if balanced:
+        merged["grpc.service_config"] = BALANCED_SERVICE_CONFIG
+    if authority is not None:
+        merged["grpc.default_authority"] = authority
     merged.update(overrides)
     return list(merged.items())
+
+
+def channel_settings(
+    targets: Targets, balance: bool | None, overrides: Sequence[tuple[str, Any]]
+) -> tuple[str, list[tuple[str, Any]]]:
+    """The gRPC target and channel options for ``targets``: several addresses are balanced unless
+    ``balance`` is False; one address is balanced only when ``balance`` is True (a DNS name that
+    resolves to every replica). ``ValueError`` for targets that cannot be combined."""
+    resolved = channel_target(targets)
+    balanced = resolved.several if balance is None else balance
+    return resolved.target, channel_options(overrides, balanced=balanced, authority=resolved.authority)

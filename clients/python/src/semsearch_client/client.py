@@ -10,18 +10,20 @@ import grpc
 
 from semsearch_client import requests
 from semsearch_client._api.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc, types_pb2
-from semsearch_client.channel import DEFAULT_TIMEOUT, channel_options, tls_credentials, token_metadata
+from semsearch_client.channel import DEFAULT_TIMEOUT, channel_settings, tls_credentials, token_metadata
 from semsearch_client.errors import error_from_call
 from semsearch_client.retry import RefusalRetry
+from semsearch_client.targets import Targets
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
 class SemsearchClient:
-    """Talks to one semsearch server; use ``with`` or ``close()``.
+    """Talks to one semsearch server, or to several replicas; use ``with`` or ``close()``.
 
-    Arguments as for ``AsyncSemsearchClient``: a ``target`` ("host:port") or a caller-owned
+    Arguments as for ``AsyncSemsearchClient``: a ``target`` ("host:port", or several replicas'
+    addresses, balanced round-robin over the healthy ones unless ``balance=False``) or a caller-owned
     ``channel``, a default ``timeout``, an opt-in ``retry`` of refusals, extra channel ``options``,
     a bearer ``token``, TLS with ``root_certificates`` (PEM) or ``secure`` (system roots).
     Following index state needs a stream that outlives a restart: use ``AsyncSemsearchClient``'s
@@ -30,7 +32,7 @@ class SemsearchClient:
 
     def __init__(
         self,
-        target: str | None = None,
+        target: Targets | None = None,
         *,
         channel: grpc.Channel | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
@@ -39,20 +41,24 @@ class SemsearchClient:
         token: str | None = None,
         root_certificates: bytes | None = None,
         secure: bool = False,
+        balance: bool | None = None,
     ) -> None:
         if (target is None) == (channel is None):
             raise ValueError("give either a target or a channel")
         tls = tls_credentials(root_certificates, secure)
         if channel is not None and tls is not None:
             raise ValueError("TLS belongs to the channel: give root_certificates/secure with a target only")
+        if channel is not None and balance is not None:
+            raise ValueError("balancing belongs to the channel: give balance with a target only")
         self._metadata = token_metadata(token)
         self._owns_channel = channel is None
         if channel is None:
-            merged = channel_options(options)
+            assert target is not None  # one of the two, checked above
+            address, merged = channel_settings(target, balance, options)
             if tls is None:
-                channel = grpc.insecure_channel(str(target), merged)
+                channel = grpc.insecure_channel(address, merged)
             else:
-                channel = grpc.secure_channel(str(target), tls, merged)
+                channel = grpc.secure_channel(address, tls, merged)
         self.channel = channel
         self.timeout = timeout
         self.retry = retry

@@ -41,5 +41,5 @@ def reindex_request(indexes: str | Iterable[str], reason: str) -> admin_pb2.Rein
     return admin_pb2.ReindexRequest(indexes=index_names(indexes), reason=reason)
 
 
-def watch_request(indexes: str | Iterable[str]) -> admin_pb2.WatchIndexesRequest:
-    return admin_pb2.WatchIndexesRequest(indexes=index_names(indexes))
+def watch_request(indexes: str | Iterable[str], resume_token: str = "") -> admin_pb2.WatchIndexesRequest:
+    return admin_pb2.WatchIndexesRequest(indexes=index_names(indexes), resume_token=resume_token)
