@@ -19,7 +19,7 @@ from semsearch.app import running
 from semsearch.lifecycle import IndexManager
 from semsearch.proxy.launcher import ProxyProcess
 from tests.support.oracle import assert_scored_in
-from tests.support.server import Service, fixture_config
+from tests.support.server import Service, feed_caught_up, fixture_config
 from tests.support.status import failure
 from tests.support.streams import WatchStream
 from tests.support.waiting import wait_all_ready, wait_for
@@ -48,6 +48,7 @@ async def settle(service: Service, model: str) -> None:
     await wait_for(manager, lambda: in_space(manager, model), timeout=60)
     await asyncio.wait_for(service.app.watcher.settled.wait(), 60)
     assert manager.built_space is not None and manager.built_space.model == model
+    await feed_caught_up(service)
 
 
 class Load:

@@ -16,6 +16,10 @@ from semsearch.config import Config, parse_config
 from tests.support.corpora import FIXTURE_CORPORA, FIXTURE_INDEXES
 from tests.support.waiting import wait_all_ready
 
+# The store every fixture config uses unless a test names one: None is the local default; the
+# suites that run again on PostgreSQL set it for their tests (see tests/replicas/).
+DEFAULT_STORE: dict[str, Any] | None = None
+
 # Tests wait on events, not timers: the poll interval is long unless a test shortens it, and
 # failed ticks retry within milliseconds.
 FAST_WATCHER = {"interval_seconds": 600.0, "backoff_base_seconds": 0.05, "backoff_cap_seconds": 0.2}
@@ -38,9 +42,18 @@ def fixture_config(
         "cache": {"path": "", **(cache or {})},
         "index": indexes or FIXTURE_INDEXES,
     }
+    store = store if store is not None else DEFAULT_STORE
     if store is not None:
         raw["store"] = store
     return parse_config(raw, FIXTURE_CORPORA, env={})
+
+
+async def feed_caught_up(running_app: RunningApp | Service) -> None:
+    """On a replica, until its watch feed holds what its own indexer did (the shared log's round
+    trip); at once on a server alone, whose feed is its own bus."""
+    app = running_app.app if isinstance(running_app, Service) else running_app
+    if app.replication is not None:
+        await app.replication.caught_up()
 
 
 @dataclass
@@ -66,6 +79,7 @@ async def service_factory() -> AsyncIterator[Any]:
         if ready:
             await wait_all_ready(app.manager)
             await asyncio.wait_for(app.watcher.settled.wait(), 60)  # built_space recorded too
+            await feed_caught_up(app)
         return Service(
             app, channel, search_pb2_grpc.SearchServiceStub(channel), admin_pb2_grpc.AdminServiceStub(channel)
         )

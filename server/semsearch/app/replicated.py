@@ -76,6 +76,14 @@ class Replication:
         self._tasks = []
         event(log, "replica_stopped", replica=self.name)
 
+    async def caught_up(self, timeout: float = 30.0) -> None:
+        """Until what this replica wrote to the log (as the indexer) is back in its own feed, so
+        that a stream opened now starts from a snapshot that already holds it."""
+        await asyncio.wait_for(self.writer.drain(), timeout)
+        async with asyncio.timeout(timeout):
+            while self.tail.sequence < self.writer.last_sequence:  # noqa: ASYNC110 - the tail polls the log
+                await asyncio.sleep(0.02)
+
     def holder(self) -> str:
         """Which replica indexes, as far as this one knows."""
         if self.role.leading:

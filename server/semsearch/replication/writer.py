@@ -15,13 +15,18 @@ from semsearch.replication.records import Record, change_record, space_record
 log = logging.getLogger(__name__)
 
 RETRY_CAP = 5.0
+KEEP_EVENTS = 10_000  # the log keeps this many changes: a stream away for longer resumes from a snapshot
+TRIM_EVERY = 500  # appends between two trims
 
 
 class LogWriter:
-    def __init__(self, shared: SharedLog, manager: IndexManager) -> None:
+    def __init__(self, shared: SharedLog, manager: IndexManager, keep: int = KEEP_EVENTS) -> None:
         self.shared = shared
+        self.keep = keep
+        self.trim_every = TRIM_EVERY
         self.epoch: int | None = None  # set while this replica holds the lease
         self.written = 0
+        self.last_sequence = 0  # the position of the last change this replica appended
         self.fenced = 0
         self._queue: asyncio.Queue[tuple[str, Record, int]] = asyncio.Queue()
         manager.bus.add_listener(self._on_change)
@@ -88,4 +93,16 @@ class LogWriter:
                 )
             else:
                 self.written += 1
+                self.last_sequence = max(self.last_sequence, sequence)
+                if self.written % self.trim_every == 0:
+                    await self._trim()
             return
+
+    async def _trim(self) -> None:
+        try:
+            dropped = await asyncio.to_thread(self.shared.trim, self.keep)
+        except Exception as exc:  # only space is at stake: the next trim tries again
+            event(log, "shared_log_trim_failed", level=logging.WARNING, error=str(exc))
+            return
+        if dropped:
+            event(log, "shared_log_trimmed", dropped=dropped, kept=self.keep)
