@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
+from typing import Any
 
 from semsearch.console.exits import EPILOG
 
@@ -31,9 +33,13 @@ def client_parser(
     )
     parser.add_argument(
         "--target",
+        action=TargetsAction,
         default=os.environ.get(TARGET_ENV) or DEFAULT_TARGET,
         metavar="HOST:PORT",
-        help=f"server address (default: ${TARGET_ENV} or {DEFAULT_TARGET})",
+        help=(
+            f"server address (default: ${TARGET_ENV} or {DEFAULT_TARGET}); several replicas as IP "
+            "addresses, comma-separated or repeated: calls go round-robin to those that report SERVING"
+        ),
     )
     parser.add_argument(
         "--timeout",
@@ -56,6 +62,24 @@ def client_parser(
     )
     tls.add_argument("--tls", action="store_true", help="connect with TLS, trusting the system's roots")
     return parser
+
+
+class TargetsAction(argparse.Action):
+    """``--target a,b`` or ``--target a --target b``: every address, comma-joined (what the client
+    takes); the first one given replaces the default instead of adding to it."""
+
+    GIVEN = "_targets_given"
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = [*getattr(namespace, self.GIVEN, []), str(values)]
+        setattr(namespace, self.GIVEN, given)
+        setattr(namespace, self.dest, ",".join(given))
 
 
 def positive_seconds(text: str) -> float:

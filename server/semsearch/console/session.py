@@ -21,6 +21,7 @@ from semsearch.console.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from semsearch.console.options import TOKEN_ENV
 from semsearch.console.output import Output
 from semsearch_client import AsyncSemsearchClient, SemsearchError, load_root_certificates
+from semsearch_client.targets import channel_target
 
 
 @dataclass
@@ -56,14 +57,24 @@ def read_tls_ca(args: argparse.Namespace) -> bytes | None:
         raise CommandError(EXIT_USAGE, f"--tls-ca: {exc}") from None
 
 
+def check_target(args: argparse.Namespace) -> None:
+    """Several addresses must be IP literals of one family, with a port each."""
+    try:
+        channel_target(args.target)
+    except ValueError as exc:
+        raise CommandError(EXIT_USAGE, f"--target: {exc}") from None
+
+
 def open_client(args: argparse.Namespace) -> AsyncSemsearchClient:
-    """The client to ``--target`` with ``--timeout``, the bearer token and TLS the flags ask for."""
+    """The client to ``--target`` (one server, or several replicas balanced round-robin) with
+    ``--timeout``, the bearer token and TLS the flags ask for."""
+    check_target(args)
     token, roots = read_token(args), read_tls_ca(args)
     try:
         return AsyncSemsearchClient(
             args.target, timeout=args.timeout, token=token, root_certificates=roots, secure=args.tls
         )
-    except ValueError as exc:  # only the token can be refused here: the roots were checked
+    except ValueError as exc:  # only the token can be refused here: the target and roots were checked
         name = args.token_env or TOKEN_ENV
         raise CommandError(EXIT_USAGE, f"the bearer token in ${name}: {exc}") from None
 
