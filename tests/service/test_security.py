@@ -56,6 +56,9 @@ READS: dict[str, Call] = {
     "GetEmbeddingSpace": lambda ch, md: admin_pb2_grpc.AdminServiceStub(ch).GetEmbeddingSpace(
         admin_pb2.GetEmbeddingSpaceRequest(), metadata=md, timeout=10
     ),
+    "ListReplicas": lambda ch, md: admin_pb2_grpc.AdminServiceStub(ch).ListReplicas(
+        admin_pb2.ListReplicasRequest(), metadata=md, timeout=10
+    ),
     "WatchIndexes": _watch_first,
 }
 MUTATIONS: dict[str, Call] = {
