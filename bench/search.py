@@ -67,6 +67,9 @@ class LoadRun:
     server_cpu: float  # this process (the in-process server) during the run
     others_cpu: float  # every other process but the load generator
     batch_size: float | None = None  # searches per coalesced batch, on average, during the run
+    # In-process search_many in batches of 32 on the served index, measured just before this run
+    # with the server idle: on a shared machine, the reference taken under the same conditions.
+    reference_qps: float | None = None
 
 
 @dataclass
@@ -274,7 +277,15 @@ async def _measure(scenario: Scenario, proxy: Any, folder: Path) -> ScenarioResu
         await _fill_query_cache(address, scenario)
         filled = await proxy.health()
         coalescer = app.server.searcher.coalescer
-        loads = [await _load(address, queries_file, clients, coalescer) for clients in CLIENTS]
+        served = app.manager.slots[scenario.index].index
+        assert isinstance(served, VectorIndex)
+        vectors = await asyncio.to_thread(hash_embed, scenario.queries, MODEL)
+        loads = []
+        for clients in CLIENTS:
+            reference = await asyncio.to_thread(baselines.batched_qps, served, vectors, TOP_K)
+            run = await _load(address, queries_file, clients, coalescer)
+            run.reference_qps = reference
+            loads.append(run)
         floor = await _load(address, queries_file, 1, rpc="health")
         profiled = os.environ.get("BENCH_PROFILE_ALL") or "100k" in scenario.index
         profile = await _profiled_load(address, queries_file) if profiled else []
@@ -282,7 +293,6 @@ async def _measure(scenario: Scenario, proxy: Any, folder: Path) -> ScenarioResu
         index = app.manager.slots[scenario.index].index
         assert isinstance(index, VectorIndex)
     # Baselines run with the server stopped, on the very matrix it served.
-    vectors = await asyncio.to_thread(hash_embed, scenario.queries, MODEL)
     measured = await asyncio.to_thread(baselines.measure, index, vectors, TOP_K)
     return ScenarioResult(
         scenario,

@@ -66,7 +66,7 @@ async def stalled_admin(service: Service) -> AsyncIterator[admin_pb2_grpc.AdminS
     """AdminService on a channel whose flow-control window stays at HTTP/2's 64 KiB.
 
     With grpc's bandwidth probing a window grows to megabytes, which a client that does not read
-    fills only after thousands of events (each carries its index, fingerprint included: ~1.6 KB);
+    fills only after thousands of events (each carries its index: a few hundred bytes);
     until then the server has nothing to hold back. A small window shows the bound sooner.
     """
     channel = grpc.aio.insecure_channel(
