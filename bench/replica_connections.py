@@ -103,7 +103,8 @@ class DatabaseFigures:
     cache_rows: int
     cache_bytes: int  # cache_vectors with its index, after VACUUM FULL
     events: int  # rows of the shared log
-    events_bytes: int
+    events_bytes: int  # the table with its indexes (pages: a few rows still fill some)
+    event_bytes: float  # one event as stored (compressed jsonb), on average
     database_bytes_before: int  # the whole database as the rounds left it (dead rows included)
     database_bytes: int  # after VACUUM FULL
 
@@ -127,6 +128,7 @@ def database_figures(dsn: str, index: str) -> DatabaseFigures:
             int(_one(conn, size, "cache_vectors")),
             int(_one(conn, "SELECT count(*) FROM events")),
             int(_one(conn, size, "events")),
+            float(_one(conn, "SELECT coalesce(avg(pg_column_size(event)), 0) FROM events")),
             before,
             int(_one(conn, "SELECT pg_database_size(current_database())")),
         )

@@ -240,10 +240,13 @@ def _resources(r: Result) -> str:
                 f"{d.chunk_row_bytes / d.chunks:,.0f} B",
             ],
             ["… per chunk (with indexes and pages)", f"{d.generation_bytes / d.chunks:,.0f} B"],
-            [f"the embedding cache ({d.cache_rows:,} vectors)", _mib(d.cache_bytes)],
             [
-                f"the shared log: {d.events:,} events after {builds} builds",
-                f"{d.events_bytes / 1024:,.0f} KiB",
+                f"the embedding cache ({d.cache_rows:,} vectors, with its index)",
+                f"{_mib(d.cache_bytes)}, {d.cache_bytes / max(d.cache_rows, 1):,.0f} B each",
+            ],
+            [
+                f"the shared log: {d.events:,} events after {builds} builds (the table, one event)",
+                f"{d.events_bytes / 1024:,.0f} KiB, {d.event_bytes / 1024:,.1f} KiB",
             ],
             [
                 "the database as the rounds left it → after VACUUM FULL",
@@ -271,10 +274,10 @@ def _resources(r: Result) -> str:
         table(["figure", "value"], rows)
         + "\n\nMemory per chunk is traced with `tracemalloc` while the EIP corpus is loaded and indexed "
         "in the benchmark process; the matrix itself is chunks × dimensions × 4 bytes. A follower "
-        "holds the documents twice: its own read of the corpus (kept so that it can take the lease) "
-        "and the generation read back"
-        + (f" ({_mib(f.documents)} of the traced size here)" if f is not None else "")
-        + "; the rest of the followers' RSS above the indexer's is not broken down here. Database "
+        "holds the documents twice"
+        + (f" (traced at {_mib(f.documents)} here)" if f is not None else "")
+        + ": its own read of the corpus (kept so that it can take the lease) and the generation read "
+        "back; the rest of the followers' RSS above the indexer's is not broken down here. Database "
         "sizes are read after `VACUUM FULL`; before it, the rows of the generations each round "
         "replaced were still on disk." + f" Load average at the end of the run: {r.load_average_end}."
     )
