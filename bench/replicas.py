@@ -15,6 +15,7 @@ The tables are written by ``bench.replicas_report``; ``python -m bench replicas`
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -123,12 +124,18 @@ async def run() -> Section:
 
 
 def _postgres_missing() -> str | None:
-    from semsearch.store.embedded import EmbeddedPostgresError, binaries
+    """Why the embedded PostgreSQL cannot run here, or None."""
+    from semsearch.store.embedded import UNPRIVILEGED_USER, EmbeddedPostgresError, binaries
+    from semsearch.store.embedded_process import account_named
 
     try:
         binaries()
     except EmbeddedPostgresError as exc:
         return f"**Skipped:** no PostgreSQL to run the replicas on ({exc})."
+    if os.geteuid() == 0 and account_named(UNPRIVILEGED_USER) is None:
+        return (
+            f"**Skipped:** as root, PostgreSQL must run as {UNPRIVILEGED_USER!r}, which does not exist here."
+        )
     return None
 
 
