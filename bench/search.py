@@ -70,6 +70,7 @@ class LoadRun:
     # In-process search_many in batches of 32 on the served index, measured just before this run
     # with the server idle: on a shared machine, the reference taken under the same conditions.
     reference_qps: float | None = None
+    reference_cpu_ms: float | None = None  # … and the CPU it spent per search
 
 
 @dataclass
@@ -284,7 +285,7 @@ async def _measure(scenario: Scenario, proxy: Any, folder: Path) -> ScenarioResu
         for clients in CLIENTS:
             reference = await asyncio.to_thread(baselines.batched_qps, served, vectors, TOP_K)
             run = await _load(address, queries_file, clients, coalescer)
-            run.reference_qps = reference
+            run.reference_qps, run.reference_cpu_ms = reference
             loads.append(run)
         floor = await _load(address, queries_file, 1, rpc="health")
         profiled = os.environ.get("BENCH_PROFILE_ALL") or "100k" in scenario.index
