@@ -1,5 +1,10 @@
 // @ts-check
-/** Channel options: keepalive within what the server accepts, and retries of unary calls. */
+/**
+ * Channel options: keepalive within what the server accepts, retries of unary calls, reconnect
+ * backoff, and round-robin with health checking over several replicas.
+ */
+
+import { HEALTH_ROUND_ROBIN, registerHealthRoundRobin } from "./balancing.js";
 
 /** @typedef {import("./types.js").ClientOptions} ClientOptions */
 /** @typedef {import("@grpc/grpc-js").ChannelOptions} ChannelOptions */
@@ -20,17 +25,22 @@ const UNARY_METHODS = [
 ];
 
 /**
- * The service config for `retry`. Retries are short and few: they ride over a dropped connection or a
- * server restart; a longer UNAVAILABLE (an index rebuilding) reaches the caller with its RetryInfo.
+ * The service config for `retry`, with round-robin over the healthy replicas when `balanced`.
+ * Retries are short and few: they ride over a dropped connection or a server restart (on another
+ * replica, when balanced); a longer UNAVAILABLE (an index rebuilding) reaches the caller with its
+ * RetryInfo.
  * @param {ClientOptions["retry"]} retry
+ * @param {boolean} [balanced]
  */
-export function serviceConfig(retry) {
+export function serviceConfig(retry, balanced = false) {
+  // Calls go to the replicas whose health service says SERVING for "" (see balancing.js).
+  const loadBalancingConfig = balanced ? [{ [HEALTH_ROUND_ROBIN]: { serviceName: "" } }] : [];
   if (retry === false) {
-    return { loadBalancingConfig: [], methodConfig: [] };
+    return { loadBalancingConfig, methodConfig: [] };
   }
   const { maxAttempts = 3, initialBackoffMs = 200, maxBackoffMs = 2_000 } = retry ?? {};
   return {
-    loadBalancingConfig: [],
+    loadBalancingConfig,
     methodConfig: [
       {
         name: UNARY_METHODS,
@@ -50,15 +60,24 @@ export function serviceConfig(retry) {
 
 /**
  * @param {ClientOptions} options
+ * @param {{ balanced?: boolean, authority?: string | null }} [target] several replicas: balance over
+ *   them, presenting `authority` (the first address, which TLS checks the certificate against)
  * @returns {ChannelOptions}
  */
-export function channelOptions(options) {
+export function channelOptions(options, { balanced = false, authority = null } = {}) {
+  if (balanced) {
+    registerHealthRoundRobin();
+  }
   return {
     "grpc.keepalive_time_ms": options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
     "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
     "grpc.enable_retries": options.retry === false ? 0 : 1,
-    "grpc.service_config": JSON.stringify(serviceConfig(options.retry)),
+    "grpc.service_config": JSON.stringify(serviceConfig(options.retry, balanced)),
+    // A restarted server (or replica) is reconnected within seconds, not after up to two minutes.
+    "grpc.initial_reconnect_backoff_ms": 200,
+    "grpc.max_reconnect_backoff_ms": 5_000,
     "grpc.primary_user_agent": "semsearch-node/0.1",
+    ...(authority ? { "grpc.default_authority": authority } : {}),
     ...options.channelOptions,
   };
 }

@@ -7,6 +7,7 @@ import { channelOptions } from "./channel.js";
 import { searchRequest, toEmbeddingSpaces, toIndex, toSearchResult } from "./convert.js";
 import { fromGrpcError } from "./errors.js";
 import { loadServices } from "./protos.js";
+import { channelTarget } from "./targets.js";
 import { watchIndexes } from "./watch.js";
 
 /** @typedef {import("./types.js").ClientOptions} ClientOptions */
@@ -39,11 +40,19 @@ const ADMIN_TIMEOUT_MS = 10_000;
 
 /**
  * A client for the semsearch server at `target` ("host:port"). Every call rejects with a SemsearchError.
- * @param {string} target
+ *
+ * Several replicas: a `target` of comma-separated IP addresses ("10.0.0.1:50051,10.0.0.2:50051") or an
+ * array of them; calls then go round-robin to the replicas whose health service reports SERVING
+ * (`balance: false` turns that off; `balance: true` turns it on for one target, such as
+ * "dns:///name:port" resolving to every replica). Throws a TypeError for addresses that cannot be
+ * combined (names, a mix of IPv4 and IPv6, a missing port).
+ * @param {string | string[]} target
  * @param {ClientOptions} [options]
  * @returns {SemsearchClient}
  */
 export function createClient(target, options = {}) {
+  const resolved = channelTarget(target);
+  const balanced = options.balance ?? resolved.several;
   const { SearchService, AdminService } = loadServices(options.protoDir);
   const credentials =
     options.credentials ??
@@ -51,9 +60,10 @@ export function createClient(target, options = {}) {
       ? grpc.credentials.createSsl(options.rootCertificates)
       : grpc.credentials.createInsecure());
   const token = tokenMetadata(options.token);
-  const searchStub = new SearchService(target, credentials, channelOptions(options));
+  const settings = channelOptions(options, { balanced, authority: resolved.authority });
+  const searchStub = new SearchService(resolved.target, credentials, settings);
   const channel = /** @type {grpc.Channel} */ (searchStub.getChannel());
-  const adminStub = new AdminService(target, credentials, { channelOverride: channel });
+  const adminStub = new AdminService(resolved.target, credentials, { channelOverride: channel });
   const closed = new AbortController();
 
   /**
@@ -93,7 +103,7 @@ export function createClient(target, options = {}) {
 
   /** @param {WatchOptions} [watchOptions] */
   function watch(watchOptions = {}) {
-    const open = (/** @type {{ indexes: string[] }} */ request) =>
+    const open = (/** @type {{ indexes: string[], resumeToken: string }} */ request) =>
       /** @type {grpc.ClientReadableStream<Wire>} */ (
         /** @type {any} */ (adminStub).WatchIndexes(request, token.clone())
       );

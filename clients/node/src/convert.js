@@ -150,18 +150,24 @@ export function toEmbeddingSpaces(response) {
 /**
  * @param {Wire} message a WatchIndexesResponse
  * @param {number} subscription
+ * @param {boolean} [resumed] the first message of a stream that continued after a position
  * @returns {WatchMessage}
  */
-export function toWatchMessage(message, subscription) {
-  const sequence = message.sequence;
+export function toWatchMessage(message, subscription, resumed = false) {
+  const position = {
+    sequence: message.sequence,
+    subscription,
+    logSequence: message.logSequence,
+    resumeToken: message.resumeToken,
+  };
   if (message.payload === "snapshot") {
-    return { type: "snapshot", sequence, subscription, indexes: message.snapshot.indexes.map(toIndex) };
+    return { type: "snapshot", ...position, resumed: false, indexes: message.snapshot.indexes.map(toIndex) };
   }
   const event = message.event;
   return {
     type: "event",
-    sequence,
-    subscription,
+    ...position,
+    resumed,
     event: {
       index: event.index,
       previousState: indexState(event.previousState),

@@ -110,10 +110,17 @@
 
 /**
  * One message of a watch. A snapshot replaces what you know; an event applies one change.
- * `sequence` counts from 1 within one subscription; `subscription` counts the subscriptions made
- * (it goes up when the client resubscribed after a disconnect, and that stream starts with a snapshot).
- * @typedef {{ type: "snapshot", sequence: number, subscription: number, indexes: Index[] }
- *   | { type: "event", sequence: number, subscription: number, event: IndexEvent }} WatchMessage
+ * `sequence` counts from 1 within one subscription; `subscription` counts the subscriptions that
+ * delivered something (it goes up when the client resubscribed after a disconnect). The first message
+ * of a new subscription is a snapshot (events may have been missed: replace your view) or, when the
+ * stream continued after the last message delivered, an event with `resumed` true (nothing was
+ * missed: apply it). `logSequence` is the position in the service's event log (for a snapshot, of the
+ * last event it reflects), the same on every replica; `resumeToken` continues after this message
+ * (WatchOptions.resumeToken).
+ * @typedef {{ type: "snapshot", sequence: number, subscription: number, logSequence: number,
+ *     resumeToken: string, resumed: false, indexes: Index[] }
+ *   | { type: "event", sequence: number, subscription: number, logSequence: number, resumeToken: string,
+ *     resumed: boolean, event: IndexEvent }} WatchMessage
  */
 
 /**
@@ -129,6 +136,9 @@
  *   dropped (default true); errors from the server itself (NOT_FOUND...) always end the watch
  * @property {number} [maxBackoffMs] longest wait between reconnection attempts (default 5,000)
  * @property {AbortSignal} [signal] ends the watch (the iterator throws the signal's reason)
+ * @property {string} [resumeToken] a message's `resumeToken` kept from an earlier watch: the first
+ *   subscription continues after that message (an event first, or a snapshot when the server no
+ *   longer holds what came after it)
  */
 
 /**
@@ -150,6 +160,8 @@
  *   server refuses pings less than 5 minutes apart unless configured otherwise)
  * @property {import("@grpc/grpc-js").ChannelOptions} [channelOptions] raw gRPC channel options, applied last
  * @property {string} [protoDir] folder holding semsearch/v1/*.proto (default: the repository's proto/)
+ * @property {boolean} [balance] round-robin over the replicas that report SERVING (default: when the
+ *   target names several addresses); true for one target that resolves to several, e.g. dns:///name:port
  */
 
 export {};

@@ -9,17 +9,19 @@ import { fromGrpcError, SemsearchError } from "./errors.js";
 /** @typedef {import("./types.js").WatchOptions} WatchOptions */
 /** @typedef {import("./types.js").WatchMessage} WatchMessage */
 /** @typedef {import("@grpc/grpc-js").ClientReadableStream<Record<string, any>>} WatchCall */
-/** @typedef {(request: { indexes: string[] }) => WatchCall} OpenStream */
+/** @typedef {(request: { indexes: string[], resumeToken: string }) => WatchCall} OpenStream */
 
 const FIRST_BACKOFF_MS = 100;
 const DEFAULT_MAX_BACKOFF_MS = 5_000;
 
 /**
- * Follow index state. Each subscription starts with a snapshot. A stream that ends (the server closed
- * it) or fails with UNAVAILABLE (connection dropped, server shutting down) is reopened with jittered
- * exponential backoff, never sooner than the server's RetryInfo asks, and the new stream starts with
- * a snapshot again. Any other error (e.g. NOT_FOUND for an unknown index) ends the watch by throwing
- * a SemsearchError.
+ * Follow index state. A stream starts with a snapshot. A stream that ends (the server closed it) or
+ * fails with UNAVAILABLE (connection dropped, server shutting down) is reopened with jittered
+ * exponential backoff, never sooner than the server's RetryInfo asks, after the last message it
+ * delivered: where the server still holds the events after it (the same server, or any replica of a
+ * deployment sharing one database) the new stream continues with them, first message `resumed`, no
+ * gap and no duplicate; otherwise (a restarted single server) it starts with a fresh snapshot. Any
+ * other error (e.g. NOT_FOUND for an unknown index) ends the watch by throwing a SemsearchError.
  *
  * @param {OpenStream} open starts one WatchIndexes call
  * @param {WatchOptions} options
@@ -32,12 +34,14 @@ export async function* watchIndexes(open, options, closed) {
   const maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
   let failures = 0;
   let subscription = 0; // streams that delivered something; failed attempts to reconnect do not count
+  let resumeToken = options.resumeToken ?? ""; // the last message's: the next stream continues after it
   for (;;) {
     stopIfAborted(options.signal);
     if (closed.aborted) {
       return;
     }
-    const call = open({ indexes: options.indexes ?? [] });
+    const resuming = resumeToken !== "";
+    const call = open({ indexes: options.indexes ?? [], resumeToken });
     const cancel = () => call.cancel();
     stop.addEventListener("abort", cancel, { once: true });
     /** @type {unknown} */
@@ -45,12 +49,14 @@ export async function* watchIndexes(open, options, closed) {
     try {
       let first = true;
       for await (const message of call) {
+        const resumed = first && resuming && message.payload === "event";
         if (first) {
           first = false;
           failures = 0;
           subscription++;
         }
-        yield toWatchMessage(message, subscription);
+        resumeToken = message.resumeToken || resumeToken;
+        yield toWatchMessage(message, subscription, resumed);
       }
     } catch (error) {
       failure = error;

@@ -84,3 +84,18 @@ test("a plaintext client cannot reach the TLS server", async () => {
 test("a token that cannot travel in a header is refused when the client is made", () => {
   assert.throws(() => createClient(stack.address, { token: "two words" }), TypeError);
 });
+
+test("a client of several TLS replicas checks each one's certificate and health, and balances over them", async () => {
+  // The same server twice: two connections, each with its own handshake and its own health watch.
+  const client = createClient([stack.address, stack.address], {
+    token: TOKEN,
+    rootCertificates: stack.certificate ?? undefined,
+  });
+  try {
+    for (let i = 0; i < 4; i++) {
+      assert.ok((await client.search({ query: "validator", topK: 2, mode: "LEXICAL" })).hits.length > 0);
+    }
+  } finally {
+    client.close();
+  }
+});

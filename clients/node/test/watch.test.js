@@ -6,6 +6,7 @@ import { after, before, test } from "node:test";
 
 import { createClient, SemsearchError, status } from "../src/index.js";
 import { FIXTURE_INDEXES, startStack } from "./harness.js";
+import { startRelay } from "./relay.js";
 
 const NAMES = FIXTURE_INDEXES.map((ix) => ix.name);
 
@@ -107,7 +108,8 @@ test("a watch resubscribes after the server restarts and starts again from a sna
     }
     await restarting;
 
-    assert.ok(resubscribed?.type === "snapshot", "a new subscription starts with a snapshot");
+    assert.ok(resubscribed?.type === "snapshot", "the restarted server keeps another log: a fresh snapshot");
+    assert.equal(resubscribed.resumed, false);
     assert.equal(resubscribed.subscription, 2);
     assert.equal(resubscribed.sequence, 1);
     assert.deepEqual(
@@ -121,5 +123,138 @@ test("a watch resubscribes after the server restarts and starts again from a sna
     );
   } finally {
     await watch.return();
+  }
+});
+
+/** @typedef {import("../src/index.js").WatchMessage} WatchMessage */
+
+/**
+ * Read a watch in the background; `until` waits on what it delivered, never on a timer.
+ * @param {(signal: AbortSignal) => AsyncGenerator<WatchMessage, void, undefined>} open
+ */
+function collect(open) {
+  // Aborted to stop: return() would wait for the next message of a generator being iterated.
+  const stopped = new AbortController();
+  const watch = open(stopped.signal);
+  /** @type {WatchMessage[]} */
+  const messages = [];
+  /** @type {Set<() => void>} */
+  const waiting = new Set();
+  const reading = (async () => {
+    for await (const message of watch) {
+      messages.push(message);
+      for (const wake of waiting) wake();
+    }
+  })();
+  return {
+    messages,
+    /** @param {(messages: WatchMessage[]) => boolean} condition */
+    async until(condition, timeoutMs = 30_000) {
+      const deadline = AbortSignal.timeout(timeoutMs);
+      while (!condition(messages)) {
+        await new Promise((resolve, reject) => {
+          const wake = () => {
+            waiting.delete(wake);
+            resolve(undefined);
+          };
+          waiting.add(wake);
+          deadline.addEventListener("abort", () => reject(new Error("timed out waiting on the watch")), {
+            once: true,
+          });
+        });
+      }
+    },
+    async stop() {
+      stopped.abort();
+      await reading.catch(() => {});
+    },
+  };
+}
+
+/**
+ * @param {WatchMessage[]} messages
+ * @param {string} index
+ * @param {string} reason
+ */
+function rebuilt(messages, index, reason) {
+  return messages.some(
+    (m) => m.type === "event" && m.event.index === index && m.event.state === "READY" && m.event.reason.endsWith(reason),
+  );
+}
+
+/** @param {WatchMessage[]} messages */
+function changes(messages) {
+  return messages.flatMap((m) =>
+    m.type === "event" ? [[m.logSequence, m.event.index, m.event.previousState, m.event.state, m.event.reason]] : [],
+  );
+}
+
+test("a cut stream resumes after the last message it delivered, with no gap and no duplicate", async () => {
+  const { client } = stack;
+  const relay = await startRelay(stack.address);
+  const cutClient = createClient(relay.address);
+  const reference = collect((signal) => client.watchIndexes({ signal }));
+  const watcher = collect((signal) => cutClient.watchIndexes({ maxBackoffMs: 200, signal }));
+  try {
+    await reference.until((m) => m.length > 0);
+    await watcher.until((m) => m.length > 0);
+    await client.reindex({ indexes: ["runbooks"], reason: "before the cut" });
+    await watcher.until((m) => rebuilt(m, "runbooks", "before the cut"));
+
+    relay.refusing = true;
+    relay.cut();
+    // Changes the watcher cannot see while it is away.
+    await client.reindex({ indexes: ["eips", "specs"], reason: "while away" });
+    await reference.until((m) => rebuilt(m, "eips", "while away") && rebuilt(m, "specs", "while away"));
+    relay.refusing = false;
+    await watcher.until((m) => rebuilt(m, "specs", "while away"));
+    await client.reindex({ indexes: ["examples"], reason: "after the cut" });
+    await watcher.until((m) => rebuilt(m, "examples", "after the cut"));
+    await reference.until((m) => rebuilt(m, "examples", "after the cut"));
+  } finally {
+    await watcher.stop();
+    await reference.stop();
+    cutClient.close();
+    await relay.close();
+  }
+
+  const before = watcher.messages.filter((m) => m.subscription === 1);
+  const after = watcher.messages.filter((m) => m.subscription === 2);
+  assert.ok(after.length > 0 && watcher.messages.every((m) => m.subscription <= 2));
+  const [first] = after;
+  assert.ok(first.type === "event" && first.resumed, "the stream continued: no snapshot");
+  assert.equal(first.logSequence, before[before.length - 1].logSequence + 1);
+  assert.ok(first.event.reason.endsWith("while away"), "what happened while away comes first");
+  const seen = changes(watcher.messages);
+  const positions = seen.map(([position]) => position);
+  assert.deepEqual(
+    positions,
+    positions.map((_, i) => Number(positions[0]) + i),
+    "no gap, no duplicate",
+  );
+  assert.deepEqual(
+    seen,
+    changes(reference.messages).filter(([position]) => Number(position) >= Number(positions[0])),
+    "exactly what an uninterrupted stream saw",
+  );
+});
+
+test("a kept resumeToken continues an earlier watch after its last message", async () => {
+  const { client } = stack;
+  const earlier = client.watchIndexes();
+  const snapshot = (await earlier.next()).value;
+  await earlier.return();
+  assert.ok(snapshot?.type === "snapshot" && snapshot.resumeToken !== "" && snapshot.logSequence > 0);
+  await client.reindex({ indexes: ["eips"], reason: "while nobody watched" });
+
+  const later = client.watchIndexes({ resumeToken: snapshot.resumeToken });
+  try {
+    const first = (await later.next()).value;
+    assert.ok(first?.type === "event" && first.resumed);
+    assert.equal(first.subscription, 1);
+    assert.equal(first.logSequence, snapshot.logSequence + 1);
+    assert.ok(first.event.reason.endsWith("while nobody watched"), first.event.reason);
+  } finally {
+    await later.return();
   }
 });
