@@ -121,6 +121,7 @@ async def replicated(
     )
     heartbeat = Heartbeat(shared.log, manager, tail, name, lambda: role.leading, max(poll_seconds * 2, 0.5))
     replication = Replication(name, feed, tail, writer, role, heartbeat)
+    shared.fence(lambda: role.epoch)
     manager.attach(
         waker=watcher,
         migration=IndexerOnlyMigrations(migrator, lambda: role.leading, replication.holder),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from semsearch.config import Config
@@ -19,6 +19,8 @@ class Shared:
     store: GenerationStore
     log: SharedLog
     lease: Lease
+    # Fences the store's switches of the current generation by the lease this replica holds.
+    fence: Callable[[Callable[[], int | None]], None]
 
 
 @contextlib.asynccontextmanager
@@ -37,7 +39,7 @@ async def open_shared(config: Config) -> AsyncIterator[Shared | None]:
     assert isinstance(store, PostgresStore)
     lease = IndexerLease(store.dsn)
     try:
-        yield Shared(store, PostgresSharedLog(store), lease)
+        yield Shared(store, PostgresSharedLog(store), lease, lambda epoch: setattr(store, "fencing", epoch))
     finally:
         await asyncio.to_thread(lease.close)
         await asyncio.to_thread(store.close)

@@ -4,10 +4,10 @@ It holds every slot, the recorded spaces (``provider_space``: what the last prob
 ``built_space``: advanced only when every index rebuilt in it) and the requested rebuilds, and it
 alone writes them. The watcher and the migrator decide *when*; they ask the manager through named
 methods (``record_probe``, ``mark_built``, ``take_forced``, ``adopt_migration``…) and never touch a
-slot. Every generation swapped in is first put in the store and made current there.
-
-Everything runs on one event loop; readers take immutable snapshots (``status()``) or one
-reference to a slot's serving generation. Every state change is published on the bus.
+slot. Every generation swapped in is first put in the store and made current there. On a replica
+that follows another's indexer, it applies what the shared log says (``adopt_stored``, ``mirror``).
+All on one event loop; readers take snapshots (``status()``) or one reference to a slot's serving
+generation. Every state change is published on the bus.
 """
 
 from __future__ import annotations
@@ -16,15 +16,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Protocol
 
 from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace, ProviderError, QueryCache
 from semsearch.errors import IndexNotFound
 from semsearch.index import VectorIndex
-from semsearch.lifecycle.builder import build_index
 from semsearch.lifecycle.events import EventBus
 from semsearch.lifecycle.generation import ServingGeneration
+from semsearch.lifecycle.generations import (
+    build_generation,
+    drop_old_generations,
+    generation_from_shadow,
+    generation_from_store,
+    store_generation,
+)
 from semsearch.lifecycle.lexical import lexical_for
 from semsearch.lifecycle.migration_status import Migrations
 from semsearch.lifecycle.slot import IndexSlot, IndexStatus, Progress, Shadow
@@ -43,7 +48,7 @@ def _describe_failure(exc: BaseException) -> str:
     if isinstance(exc, ProviderError):
         return str(exc)
     if isinstance(exc, asyncio.CancelledError):
-        return "rebuild cancelled"
+        return "rebuild cancelled" + (f": {exc.args[0]}" if exc.args and exc.args[0] else "")
     return f"rebuild failed unexpectedly: {type(exc).__name__}: {exc}"
 
 
@@ -88,28 +93,24 @@ class IndexManager:
         migration: Migrations | None = None,
         forward_rebuild: Callable[[list[str], str], bool] | None = None,
     ) -> None:
-        """Wiring (done by the app): who to wake, whose migrations to report and, on a replica,
-        who takes rebuild requests it does not carry out itself (True: handed on)."""
+        """Wiring: who to wake, whose migrations to report, who takes rebuild requests (replicas)."""
         self._waker, self.migration, self._forward_rebuild = waker, migration, forward_rebuild
 
     # -- reading -------------------------------------------------------------------------------
     @property
-    def provider_space(self) -> EmbeddingSpace | None:
-        """What the last successful probe saw."""
+    def provider_space(self) -> EmbeddingSpace | None:  # what the last successful probe saw
         return self._provider_space
 
     @property
-    def built_space(self) -> EmbeddingSpace | None:
-        """Advanced only when every index rebuilt in it."""
+    def built_space(self) -> EmbeddingSpace | None:  # advanced only when every index rebuilt in it
         return self._built_space
 
     @property
-    def probed_at(self) -> float | None:
+    def probed_at(self) -> float | None:  # unix time of the last successful probe
         return self._probed_at
 
     @property
-    def forced(self) -> Mapping[str, str]:
-        """Requested rebuilds not yet done: index -> reason."""
+    def forced(self) -> Mapping[str, str]:  # requested rebuilds not yet done: index -> reason
         return dict(self._forced)
 
     @property
@@ -255,24 +256,11 @@ class IndexManager:
         on_progress: Callable[[Progress], None],
     ) -> ServingGeneration:
         """The next generation of ``slot`` from ``source``, stored and made current in the store."""
-        lexical = await lexical_for(slot.lexical, source, source.chunks)
-        vectors = await build_index(lexical.chunks, self.provider, space, self.cache, on_progress)
-        generation = ServingGeneration.built(slot.generation + 1, source.documents, lexical, vectors)
-        await self._store(slot.name, generation)
-        return generation
-
-    async def _store(self, name: str, generation: ServingGeneration) -> None:
-        vectors = generation.vectors
-        assert vectors is not None and generation.space is not None
-        await asyncio.to_thread(
-            self.store.put_generation,
-            name,
-            generation.number,
-            generation.space,
-            generation.documents,
-            vectors.matrix,
+        generation = await build_generation(
+            slot.serving, source, space, self.provider, self.cache, on_progress
         )
-        await asyncio.to_thread(self.store.make_current, name, generation.number)
+        await store_generation(self.store, slot.name, generation)
+        return generation
 
     def _swap(self, slot: IndexSlot, generation: ServingGeneration, reason: str) -> None:
         """One synchronous step: the generation, the state and the error change together."""
@@ -282,11 +270,7 @@ class IndexManager:
         self.bus.publish(slot.name, previous, slot.status(), reason)
 
     async def _drop_old(self, name: str) -> None:
-        """The swapped-out generation leaves the store too; failing to drop it costs only space."""
-        try:
-            await asyncio.to_thread(self.store.drop_generations, name, 1)
-        except Exception as exc:
-            event(log, "generation_drop_failed", level=logging.WARNING, index=name, error=str(exc))
+        await drop_old_generations(self.store, name)
 
     async def prepare_lexical(self) -> None:
         """Give every index that can answer with words a lexical index, before (or without) any
@@ -326,15 +310,8 @@ class IndexManager:
         Returns the indexes whose sources were edited while their shadow was built."""
         generations: dict[str, ServingGeneration] = {}
         for name, (source, built) in shadows.items():
-            slot = self.slots[name]
-            lexical = await lexical_for(slot.lexical, source, built.chunks)
-            vectors = built
-            if lexical.chunks is not built.chunks:  # equal chunks, another tuple: share one
-                vectors = VectorIndex(lexical.chunks, built.matrix, built.space)
-            generations[name] = ServingGeneration.built(
-                slot.generation + 1, source.documents, lexical, vectors
-            )
-            await self._store(name, generations[name])
+            generations[name] = await generation_from_shadow(self.slots[name].serving, source, built)
+            await store_generation(self.store, name, generations[name])
         # From here to the end: no await, so nothing runs between the first swap and the last.
         stale = []
         for name, generation in generations.items():
@@ -361,10 +338,7 @@ class IndexManager:
     async def adopt_stored(self, stored: StoredGeneration, reason: str) -> None:
         """Serve a generation another replica built, read back from the store: READY at once."""
         slot = self.slots[stored.index]
-        source = replace(self.sources[stored.index], documents=stored.documents)
-        lexical = await lexical_for(slot.lexical, source, stored.chunks)
-        vectors = await asyncio.to_thread(VectorIndex, lexical.chunks, stored.vectors, stored.space)
-        generation = ServingGeneration.built(stored.number, stored.documents, lexical, vectors)
+        generation = await generation_from_store(slot.serving, stored, self.sources[stored.index])
         if self._provider_space is None or not self._provider_space.same_as(stored.space):
             self._provider_space = self._built_space = stored.space  # queries are cached per space
         slot.serve(generation)
@@ -393,6 +367,8 @@ class IndexManager:
     def take_over(self, reason: str) -> None:
         """This replica becomes the indexer: a rebuild the previous one left REBUILDING is not
         running here, so its index goes back to PARKED (the watcher rebuilds it from the cache)."""
+        # Every corpus is read again and compared with what is served: unbuilt edits are not lost.
+        self.sources.forget_signatures()
         for slot in self.slots.values():
             if slot.state is IndexState.REBUILDING:
                 slot.last_error = reason

@@ -68,6 +68,11 @@ class Sources:
     def values(self) -> list[IndexSource]:
         return list(self._latest.values())
 
+    def forget_signatures(self) -> None:
+        """Read every index's sources again at the next reread."""
+        for name in self._latest:
+            self.forget_signature(name)
+
     def forget_signature(self, name: str) -> None:
         """Read these sources again at the next reread, even if their files look unchanged."""
         self._latest[name] = replace(self._latest[name], signature="")

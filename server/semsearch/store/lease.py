@@ -21,7 +21,15 @@ from semsearch.store.schema import LEASE_LOCK, LOCK_SPACE
 CONNECT_TIMEOUT_SECONDS = 10
 # A peer gone without a word (machine off, network cut) is noticed by TCP keepalives within
 # about idle + interval x count seconds; until then it still holds the lease.
-_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+# A peer that vanished is noticed in seconds; a send that cannot get through fails in 10 s instead
+# of the kernel's ~15 minutes (tcp_user_timeout, milliseconds).
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 _HELD_BY_ANYONE = (
     "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND objsubid = 2"
     " AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
@@ -36,6 +44,8 @@ class IndexerLease:
         self._conn: psycopg.Connection[Any] | None = None
         self._epoch: int | None = None
         self._lock = threading.Lock()
+        self._observer: psycopg.Connection[Any] | None = None  # asks who holds the lease
+        self._observing = threading.Lock()
 
     @property
     def epoch(self) -> int | None:
@@ -69,12 +79,24 @@ class IndexerLease:
             return self._still_held()
 
     def holder(self) -> tuple[str, int] | None:
-        """Who holds the lease now (the name it gave, and its epoch); None when nobody does."""
-        with psycopg.connect(self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-            row = conn.execute(
-                f"SELECT holder, epoch FROM indexer_lease WHERE EXISTS ({_HELD_BY_ANYONE})",
-                (LOCK_SPACE, LEASE_LOCK),
-            ).fetchone()
+        """Who holds the lease now (the name it gave, and its epoch); None when nobody does. Asked
+        every poll by each follower: on a connection kept for it, not a new one each time."""
+        with self._observing:
+            if self._observer is None or self._observer.closed:
+                self._observer = psycopg.connect(
+                    make_conninfo(self._dsn, **_KEEPALIVES),
+                    autocommit=True,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                )
+            try:
+                row = self._observer.execute(
+                    f"SELECT holder, epoch FROM indexer_lease WHERE EXISTS ({_HELD_BY_ANYONE})",
+                    (LOCK_SPACE, LEASE_LOCK),
+                ).fetchone()
+            except psycopg.Error:
+                self._observer.close()
+                self._observer = None
+                raise
         return None if row is None else (str(row[0]), int(row[1]))
 
     def release(self) -> None:
@@ -89,6 +111,10 @@ class IndexerLease:
 
     def close(self) -> None:
         self.release()
+        with self._observing:
+            if self._observer is not None:
+                self._observer.close()
+                self._observer = None
 
     def _still_held(self) -> bool:
         if self._conn is None or self._epoch is None:

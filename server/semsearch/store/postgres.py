@@ -12,7 +12,7 @@ The event log (``events``) and the indexer lease (``lease``) share this store's 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,10 @@ _CHUNK_COLUMNS = (
 _CHUNK_TEXT_TYPES = ["text"] * 7  # id .. source
 
 
+class GenerationFenced(RuntimeError):
+    """A write of the current generation by a replica that no longer holds the indexer lease."""
+
+
 class StoreUnavailable(RuntimeError):
     """The database cannot be used: a bad connection string, unreachable, or a schema it cannot
     hold. One line, without the password."""
@@ -57,6 +61,8 @@ class PostgresStore:
         self.dsn = dsn
         self._pool = pool
         self.pool = pool  # shared with the replication log, which keeps its tables in this database
+        # Set by a replica: the epoch of the indexer lease it holds (None: it holds none).
+        self.fencing: Callable[[], int | None] | None = None
         self._embedded = embedded
         self._cache = PostgresVectorCache(pool, keep_spaces)
         self.events = EventLog(pool, dsn)
@@ -75,6 +81,8 @@ class PostgresStore:
         try:
             with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
                 migrate(conn)
+        except psycopg.errors.InsufficientPrivilege as exc:  # a ProgrammingError too: test it first
+            raise StoreUnavailable(f"the role lacks a privilege the schema needs: {_one_line(exc)}") from None
         except psycopg.ProgrammingError as exc:  # libpq could not parse the string
             raise StoreUnavailable(f"invalid connection string: {_one_line(exc)}") from None
         except psycopg.Error as exc:
@@ -254,6 +262,7 @@ class PostgresStore:
     def make_current(self, index: str, number: int) -> None:
         try:
             with self._pool.connection() as conn:
+                self._check_fence(conn)
                 conn.execute(
                     "INSERT INTO current_generations (index_name, generation) VALUES (%s, %s)"
                     " ON CONFLICT (index_name) DO UPDATE SET generation = EXCLUDED.generation,"
@@ -268,6 +277,20 @@ class PostgresStore:
         except psycopg.errors.ForeignKeyViolation:
             raise GenerationNotFound(f"generation {number} of index {index!r} is not stored") from None
 
+    def _check_fence(self, conn: psycopg.Connection[Any]) -> None:
+        """With ``fencing`` set (a replica's indexer lease), a write of the current generation is
+        made only while that lease's epoch is the newest: a holder that lost the lease, before it
+        noticed, can neither switch nor drop what its successor serves."""
+        if self.fencing is None:
+            return
+        # FOR SHARE: a new holder's epoch bump waits for this transaction, and it for the bump.
+        row = conn.execute("SELECT epoch FROM indexer_lease FOR SHARE").fetchone()
+        held = self.fencing()
+        if row is None or held is None or int(row[0]) != held:
+            raise GenerationFenced(
+                f"the indexer lease moved on (epoch {row[0] if row else '?'}, ours {held})"
+            )
+
     def current_generation(self, index: str) -> int | None:
         with self._pool.connection() as conn:
             row = conn.execute(
@@ -277,6 +300,7 @@ class PostgresStore:
 
     def drop_generations(self, index: str, keep: int = 1) -> int:
         with self._pool.connection() as conn:
+            self._check_fence(conn)
             # Locks the pointer row: a concurrent make_current waits, so the current one is known.
             current = conn.execute(
                 "SELECT generation FROM current_generations WHERE index_name = %s FOR UPDATE", (index,)
