@@ -1,7 +1,9 @@
 """Client for any OpenAI-compatible ``POST /v1/embeddings`` endpoint.
 
 Returns L2-normalised float32 vectors together with the model and dimensions the provider echoed,
-so callers can refuse to score a vector against an index built in another space.
+so callers can refuse to score a vector against an index built in another space. Build batches pass
+through the provider's BuildGate (shared by every build, see build_gate.py); queries never wait for
+it, and their round trips tell the gate when builds crowd the provider.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
+from semsearch.embeddings.build_gate import BuildGate
 from semsearch.embeddings.errors import ProviderError, ProviderResponseError, ProviderUnavailable, SpaceMoved
+from semsearch.embeddings.failures import malformed_reason, reason, timeout_reason
 from semsearch.embeddings.probe import PROBE_TEXT, same_direction
 from semsearch.logs import event
 from semsearch.observability import NO_METRICS, Metrics, ProviderErrorKind
@@ -65,6 +69,8 @@ class EmbeddingProvider:
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: Metrics = NO_METRICS,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.url = api_base(url)
         self.model = model
         self.batch_size = batch_size
@@ -76,6 +82,9 @@ class EmbeddingProvider:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # Build batches in flight across every build at once: at most ``concurrency``, fewer while
+        # queries slow down. Queries never wait for it.
+        self.builds = BuildGate(concurrency)
         # Enough pooled connections for every batch in flight plus queries arriving meanwhile.
         limits = httpx.Limits(max_connections=concurrency + 16, max_keepalive_connections=concurrency + 4)
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, transport=transport, limits=limits)
@@ -93,7 +102,12 @@ class EmbeddingProvider:
         proof of which model embedded the query, whatever name it was served under.
         """
         texts = [text, PROBE_TEXT] if with_probe else [text]
-        result = await self._request(texts, "query", self.query_timeout, min(self.max_retries, 1))
+        started = self.builds.now()
+        try:
+            result = await self._request(texts, "query", self.query_timeout, min(self.max_retries, 1))
+        finally:
+            # Failures count too: a query that timed out behind build batches is the slowest of all.
+            self.builds.query_answered(started, self.builds.now() - started)
         if not with_probe:
             return result
         return Embeddings(result.vectors[:1], result.model, result.dimensions, result.vectors[1])
@@ -105,8 +119,13 @@ class EmbeddingProvider:
         expect: tuple[str, int] | None = None,
         fingerprint: Sequence[float] = (),
         on_vectors: Callable[[Sequence[str], np.ndarray], None] | None = None,
+        build: bool = True,
     ) -> Embeddings:
-        """Embed many texts in batches, ``concurrency`` of them in flight, results in input order.
+        """Embed many texts in batches, results in input order.
+
+        A ``build``'s batches wait for the provider's BuildGate (at most ``concurrency`` in flight
+        across every build, smallest build first); ``build=False`` is for one urgent request (the
+        watcher's probe), which no build delays.
 
         Every batch must echo the same model and dimensions (``expect`` when given) and, with a
         ``fingerprint``, carries the probe text whose vector must match it — so a model swapped
@@ -119,12 +138,23 @@ class EmbeddingProvider:
             raise ValueError("embed_documents needs at least one text")
         batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
         results: list[Embeddings | None] = [None] * len(batches)
-        gate = asyncio.Semaphore(self.concurrency)
+        job = self.builds.job(len(texts)) if build else None
 
         async def run(position: int, batch: Sequence[str]) -> None:
             sent = [*batch, PROBE_TEXT] if fingerprint else batch
-            async with gate:
+            if job is None:
                 result = await self._request(sent, "document", self.batch_timeout, self.max_retries)
+            else:
+                async with job.slot(position):
+                    started = self.builds.now()
+                    result = await self._request(
+                        sent,
+                        "document",
+                        self.batch_timeout,
+                        self.max_retries,
+                        on_strain=lambda: self.builds.batch_strained(started),
+                    )
+                self.builds.batch_answered()
             reference = expect or next(((r.model, r.dimensions) for r in results if r is not None), None)
             if reference is not None and (result.model, result.dimensions) != reference:
                 raise SpaceMoved(
@@ -153,7 +183,15 @@ class EmbeddingProvider:
         done = [r for r in results if r is not None]
         return Embeddings(np.concatenate([r.vectors for r in done]), done[0].model, done[0].dimensions)
 
-    async def _request(self, texts: Sequence[str], task: Task, timeout: float, retries: int) -> Embeddings:
+    async def _request(
+        self,
+        texts: Sequence[str],
+        task: Task,
+        timeout: float,
+        retries: int,
+        on_strain: Callable[[], None] | None = None,
+    ) -> Embeddings:
+        """One request, retried; ``on_strain`` hears of each timeout or retryable HTTP status."""
         payload: dict[str, Any] = {"model": self.model, "input": list(texts), "encoding_format": "float"}
         if self.send_input_type:
             payload["input_type"] = task
@@ -168,19 +206,17 @@ class EmbeddingProvider:
                 async with asyncio.timeout(timeout):
                     response = await self._http.post("/embeddings", json=payload, timeout=timeout)
             except (TimeoutError, httpx.TimeoutException) as exc:
-                failure: ProviderError = ProviderUnavailable(
-                    f"provider timed out after {timeout:g}s: {exc!r}"
-                )
+                failure: ProviderError = ProviderUnavailable(self._timed_out(task, timeout, exc))
                 kind = "timeout"
             except httpx.ConnectError as exc:
-                failure = ProviderUnavailable(f"provider unreachable at {self.url}: {exc!r}")
+                failure = ProviderUnavailable(f"provider unreachable at {self.url}: {reason(exc)}")
                 kind = "connection"
             except httpx.TransportError as exc:  # reset, closed mid-body, protocol error
-                failure = ProviderUnavailable(f"provider connection failed at {self.url}: {exc!r}")
+                failure = ProviderUnavailable(f"provider connection failed at {self.url}: {reason(exc)}")
                 kind = "connection"
             except httpx.RequestError as exc:  # an undecodable body (e.g. a broken content-encoding)
                 self.metrics.provider_request(task, time.perf_counter() - started, "bad_response")
-                raise ProviderResponseError(f"provider sent an unreadable answer: {exc!r}") from None
+                raise ProviderResponseError(f"provider sent an unreadable answer: {reason(exc)}") from None
             else:
                 if response.status_code == 200:
                     try:
@@ -196,6 +232,8 @@ class EmbeddingProvider:
                     self.metrics.provider_request(task, time.perf_counter() - started, kind)
                     raise failure
             self.metrics.provider_request(task, time.perf_counter() - started, kind)
+            if on_strain is not None and kind in ("timeout", "rate_limited", "server_error"):
+                on_strain()
             if attempt >= retries:
                 raise failure
             delay = self._delay(attempt, failure.retry_after)
@@ -216,6 +254,14 @@ class EmbeddingProvider:
             self.metrics.provider_retry(task)
             await asyncio.sleep(delay)
             attempt += 1
+
+    def _timed_out(self, task: Task, timeout: float, exc: BaseException) -> str:
+        message = f"provider timed out after {timeout:g}s: {timeout_reason(exc)}"
+        busy = self.builds.in_flight
+        if task == "query" and busy:
+            # The likely cause: the provider was busy with a rebuild's batches.
+            message += f" ({busy} build batch{'es' if busy > 1 else ''} in flight)"
+        return message
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -280,7 +326,7 @@ def parse_response(response: httpx.Response, expected: int) -> Embeddings:
         raw = [_decode(item["embedding"]) for item in items]
         indexes = [item["index"] for item in items]
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise ProviderResponseError(f"malformed embeddings response: {exc!r}") from None
+        raise ProviderResponseError(f"malformed embeddings response: {malformed_reason(exc)}") from None
     if not isinstance(model, str) or not model:
         raise ProviderResponseError("embeddings response does not name its model")
     if len(raw) != expected or indexes != list(range(expected)):

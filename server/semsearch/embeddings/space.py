@@ -71,7 +71,7 @@ async def probe_space(provider: EmbeddingProvider, known: EmbeddingSpace | None 
     ``known`` and both answers agree with it, two requests settle it; otherwise the pair is asked
     twice (document, query, document, query) and both rounds must agree, or SpaceMoved is raised.
     """
-    document = await provider.embed_documents([PROBE_TEXT])
+    document = await provider.embed_documents([PROBE_TEXT], build=False)
     space = EmbeddingSpace(document.model, document.dimensions, _values(document))
     if not provider.send_input_type:  # queries are embedded exactly like documents
         return EmbeddingSpace(space.model, space.dimensions, space.fingerprint, space.fingerprint)
@@ -81,7 +81,7 @@ async def probe_space(provider: EmbeddingProvider, known: EmbeddingSpace | None 
         if _echoes(query, space) and paired.same_as(known):
             return known  # unchanged: the same object, so nothing keyed on it is dropped
     # New, or the query probe no longer matches what was recorded: a second round must confirm it.
-    document_again = await provider.embed_documents([PROBE_TEXT])
+    document_again = await provider.embed_documents([PROBE_TEXT], build=False)
     query_again = await provider.embed_query(PROBE_TEXT)
     confirmed = (
         _echoes(query, space)
