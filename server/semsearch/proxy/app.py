@@ -4,6 +4,9 @@
 By default the provider chooses the model: a request's ``model`` field is accepted but ignored, and
 the response names the model that really answered, which is what lets the main service notice a
 switch. With several models (``--models``) the request's ``model`` chooses among them instead.
+
+Requests take turns at the model, queries first (``input_type: "query"``), and documents in slices,
+so a search's query is never embedded after a rebuild's queued batches (see turns.py).
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from semsearch.proxy.models import (
     InputType,
     ModelNotInstalled,
     UnknownModelError,
+    Vectors,
     load_model,
 )
+from semsearch.proxy.turns import TurnTaker
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +132,9 @@ def parse_embedding_request(raw: bytes) -> EmbeddingRequest:
     return EmbeddingRequest(texts, encoding, _INPUT_TYPES[input_type], body.get("model"))
 
 
-def render_embeddings(model: EmbeddingModel, request: EmbeddingRequest) -> bytes:
-    """Embed and serialise in one go; both are CPU-bound, so both belong off the event loop."""
-    vectors = model.embed(request.texts, request.input_type).astype("<f4", copy=False)
+def render_embeddings(model: EmbeddingModel, request: EmbeddingRequest, embedded: Vectors) -> bytes:
+    """Serialise ``embedded`` (the vectors of ``request.texts``); CPU-bound, so off the event loop."""
+    vectors = embedded.astype("<f4", copy=False)
     data: list[Any]
     if request.encoding == "base64":
         data = [base64.b64encode(row.tobytes()).decode("ascii") for row in vectors]
@@ -175,6 +180,7 @@ class _Proxy:
         self.requests = 0  # embeddings requests answered, so tests and operators can count calls
         self.inputs = 0
         self._switching = asyncio.Lock()  # switches apply one at a time, in arrival order
+        self.turns = TurnTaker()  # one call at the model at a time, queries first
 
     def _describe(self, model: EmbeddingModel) -> dict[str, Any]:
         return {"model": model.name, "dimensions": model.dimensions}
@@ -193,7 +199,8 @@ class _Proxy:
                 status = 404 if exc.code == "model_not_found" else 400  # OpenAI's codes for each
                 return error_response(status, exc.message, param="model", code=exc.code)
         started = time.perf_counter()
-        body = await run_in_threadpool(render_embeddings, model, parsed)
+        vectors = await self.turns.embed(model, parsed.texts, parsed.input_type)
+        body = await run_in_threadpool(render_embeddings, model, parsed, vectors)
         self.requests += 1
         self.inputs += len(parsed.texts)
         event(

@@ -182,10 +182,12 @@ async def test_switching_the_proxy_from_e5_small_to_minilm() -> None:
         name, minilm_vectors = await embed(client, TEXTS, "document")
         assert name == "minilm"
         assert minilm_vectors.shape == e5_vectors.shape == (len(TEXTS), 384)
-        assert np.array_equal(minilm_vectors, load_model("minilm").embed(TEXTS, "document"))
+        # Documents are embedded in slices (proxy/turns.py) and MiniLM pads each slice to its own
+        # longest text, which moves the last float digits: equal to within float32 noise.
+        np.testing.assert_allclose(minilm_vectors, load_model("minilm").embed(TEXTS, "document"), atol=1e-6)
         assert np.all(np.abs(np.sum(minilm_vectors * e5_vectors, axis=1)) < UNRELATED_SPACES)
         _, as_query = await embed(client, TEXTS, "query")
-        assert np.array_equal(as_query, minilm_vectors)
+        np.testing.assert_allclose(as_query, minilm_vectors, atol=1e-6)
 
         # the dangerous swap: MiniLM behind e5-small's name, same size, other space
         aliased = await client.post("/admin/model", json={"model": "minilm", "serve_as": "e5-small"})
@@ -193,7 +195,7 @@ async def test_switching_the_proxy_from_e5_small_to_minilm() -> None:
         assert isinstance(app.state.proxy.model, AliasedModel)
         name, disguised = await embed(client, TEXTS, "document")
         assert name == "e5-small"
-        assert np.array_equal(disguised, minilm_vectors)
+        np.testing.assert_allclose(disguised, minilm_vectors, atol=1e-6)
 
         # and back: the one loaded e5 engine answers as before
         assert (await client.post("/admin/model", json={"model": "e5-small"})).status_code == 200

@@ -1,0 +1,177 @@
+"""Turns at the model: one embedding call at a time, queries before documents.
+
+A real model spreads each call over every core, so calls take turns anyway (see
+``models._engine_call_lock``); this decides *whose* turn is next. Without it, a search's query that
+arrives while a rebuild's batches wait would be embedded after all of them. Every call asks for a
+turn with its priority: queries first, then documents by the fewest texts left in their request (a
+probe's one text, then the batch closest to done), in arrival order among equals. Queries never
+starve documents: after ``QUERY_STREAK`` query turns in a row while a document waits, the document
+gets the next turn (searches that never stop would otherwise stall every rebuild and probe).
+
+A document request is embedded in slices, each a turn of its own, so that a query waits at most
+for the slice being embedded, never for whole batches. A slice holds as many texts as the model
+embeds in about ``TURN_SECONDS`` (measured as it goes, per character), at least one: a fast model
+(the hash models) embeds a whole batch in one turn, e5-small about one passage per turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from semsearch.proxy.models import EmbeddingModel, InputType, Vectors
+
+TURN_SECONDS = 0.02  # a document slice's target length: what a query may have to wait for
+QUERY, DOCUMENT = 0, 1  # priorities: lower goes first
+QUERY_STREAK = 4  # query turns in a row while a document waits, before the document's turn
+_SMOOTHING = 0.3  # weight of the latest slice in the per-character cost
+
+
+@dataclass(order=True)
+class _Waiter:
+    key: tuple[int, int, int]  # (priority, texts left in its request, arrival)
+    granted: asyncio.Future[None] = field(compare=False)
+
+
+class Turns:
+    """Grants one turn at a time: to the query that asked first, else to the document with the
+    smallest key; every ``QUERY_STREAK + 1``-th turn goes to a waiting document.
+
+    A request that needs another turn asks for it (``ask``) before it gives up the one it holds
+    (``release``), so its next slice competes with everything already waiting rather than losing
+    to whatever waits alone.
+    """
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: dict[int, list[_Waiter]] = {QUERY: [], DOCUMENT: []}  # heaps
+        self._arrivals = itertools.count()
+        self._streak = 0  # query turns granted in a row while a document waited
+
+    def ask(self, priority: int, texts_left: int) -> _Waiter:
+        """Get in line; ``wait`` for the turn."""
+        key = (priority, texts_left, next(self._arrivals))
+        waiter = _Waiter(key, asyncio.get_running_loop().create_future())
+        heapq.heappush(self._waiting[priority], waiter)
+        return waiter
+
+    async def wait(self, waiter: _Waiter) -> None:
+        """Until ``waiter``'s turn; then the caller holds the model until it calls ``release``."""
+        self._grant()
+        try:
+            await waiter.granted
+        except asyncio.CancelledError:
+            if waiter.granted.done() and not waiter.granted.cancelled():
+                self.release()  # granted, then cancelled before it ran: the turn goes on
+            raise
+
+    def release(self) -> None:
+        self._busy = False
+        self._grant()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, priority: int, texts_left: int) -> AsyncIterator[None]:
+        """One turn, held for the ``async with`` block."""
+        await self.wait(self.ask(priority, texts_left))
+        try:
+            yield
+        finally:
+            self.release()
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for line in self._waiting.values() for waiter in line if not waiter.granted.done())
+
+    def _grant(self) -> None:
+        if self._busy:
+            return
+        queries, documents = (self._drop_cancelled(self._waiting[p]) for p in (QUERY, DOCUMENT))
+        if not queries and not documents:
+            return
+        if queries and not (documents and self._streak >= QUERY_STREAK):
+            self._streak = self._streak + 1 if documents else 0
+            waiter = heapq.heappop(queries)
+        else:
+            self._streak = 0
+            waiter = heapq.heappop(documents)
+        waiter.granted.set_result(None)
+        self._busy = True
+
+    @staticmethod
+    def _drop_cancelled(line: list[_Waiter]) -> list[_Waiter]:
+        """``line`` without the waiters cancelled at its head (the rest go when they reach it)."""
+        while line and line[0].granted.done():
+            heapq.heappop(line)
+        return line
+
+
+class SliceCost:
+    """Seconds per character of a model's document slices, smoothed; sizes the next slice."""
+
+    def __init__(self) -> None:
+        self.per_char: float | None = None
+
+    def slice_end(self, texts: Sequence[str], start: int) -> int:
+        """The end of the slice starting at ``start``: texts while they fit ``TURN_SECONDS``."""
+        if self.per_char is None:
+            return start + 1  # nothing measured yet: one text shows the cost
+        budget = TURN_SECONDS / self.per_char if self.per_char > 0 else float("inf")
+        end, chars = start + 1, len(texts[start])
+        while end < len(texts) and chars + len(texts[end]) <= budget:
+            chars += len(texts[end])
+            end += 1
+        return end
+
+    def measured(self, texts: Sequence[str], seconds: float) -> None:
+        latest = seconds / max(1, sum(len(text) for text in texts))
+        previous = self.per_char
+        self.per_char = latest if previous is None else previous + _SMOOTHING * (latest - previous)
+
+
+class TurnTaker:
+    """Embeds requests through ``Turns``: a query in one turn, documents slice by slice."""
+
+    def __init__(self) -> None:
+        self.turns = Turns()
+        self._costs: dict[str, SliceCost] = {}
+
+    async def embed(self, model: EmbeddingModel, texts: Sequence[str], input_type: InputType) -> Vectors:
+        if input_type == "query":
+            async with self.turns.turn(QUERY, len(texts)):
+                return await self._call(model, texts, input_type)
+        cost = self._costs.setdefault(model.name, SliceCost())
+        parts: list[Vectors] = []
+        start, holding = 0, False
+        ticket = self.turns.ask(DOCUMENT, len(texts))
+        try:
+            await self.turns.wait(ticket)
+            holding = True
+            while True:
+                end = cost.slice_end(texts, start)
+                began = time.perf_counter()
+                parts.append(await self._call(model, texts[start:end], input_type))
+                cost.measured(texts[start:end], time.perf_counter() - began)
+                start = end
+                if start >= len(texts):
+                    break
+                ticket = self.turns.ask(DOCUMENT, len(texts) - start)  # in line before letting go
+                holding = False
+                self.turns.release()
+                await self.turns.wait(ticket)
+                holding = True
+        finally:
+            if holding:
+                self.turns.release()
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    async def _call(self, model: EmbeddingModel, texts: Sequence[str], input_type: InputType) -> Vectors:
+        # Off the event loop: a real model holds a core (or all of them) for the whole call.
+        return await run_in_threadpool(model.embed, texts, input_type)
