@@ -26,21 +26,23 @@ from semsearch.console.output import Output, render_text
 from semsearch.console.session import Session
 from semsearch.console.watch_render import render_watch
 from semsearch.console.watch_view import WatchView
-from semsearch.embeddings.space import PROBE_TEXT
 from semsearch.proxy.launcher import ProxyProcess
 from semsearch_client import AsyncSemsearchClient, Backoff
 from tests.service.test_cli import semsearch_process
+from tests.support.corpora import fixture_chunks
 from tests.support.server import Service, fixture_config
 from tests.support.waiting import wait_all_ready
 
 WIDTH = 120
 NAMES = ("runbooks", "eips", "specs", "examples")
+RUNBOOKS = {chunk.text for (index, _), chunk in fixture_chunks().items() if index == "runbooks"}
 SWITCH_REASON = "embedding space changed: hash-v1/384 -> hash-v2/384"
 
 
 class HeldBatch(httpx.AsyncBaseTransport):
-    """Passes every request to the real provider, except that, once armed, the second document batch
-    waits until released: the rebuild it belongs to stays REBUILDING with part of its chunks done."""
+    """Passes every request to the real provider, except that, once armed, the second batch of
+    runbooks waits until released: that rebuild stays REBUILDING with part of its chunks done (the
+    indexes rebuild together, so the batches of several reach the provider in no fixed order)."""
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
@@ -51,7 +53,7 @@ class HeldBatch(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         texts = json.loads(request.content or b"{}").get("input", [])
-        if self.armed and texts != [PROBE_TEXT]:
+        if self.armed and len(texts) > 1 and set(texts[:-1]) <= RUNBOOKS:
             self.batches += 1
             if self.batches == 2:
                 self.held.set()

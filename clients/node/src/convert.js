@@ -70,7 +70,13 @@ export function toIndex(ix) {
     stateSince: toDate(ix.stateSince),
     lastError: ix.lastError,
     progress: progress
-      ? { chunksDone: progress.chunksDone, chunksTotal: progress.chunksTotal, chunksCached: progress.chunksCached }
+      ? {
+          chunksDone: progress.chunksDone,
+          chunksTotal: progress.chunksTotal,
+          chunksCached: progress.chunksCached,
+          chunksPerSecond: progress.chunksPerSecond,
+          secondsLeft: progress.secondsLeft ?? null,
+        }
       : null,
   };
 }

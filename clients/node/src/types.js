@@ -23,6 +23,8 @@
  * @property {number} chunksDone
  * @property {number} chunksTotal
  * @property {number} chunksCached
+ * @property {number} chunksPerSecond provider's pace over the latest batches; 0 until measured
+ * @property {number | null} secondsLeft estimate at that pace; null while unknown
  */
 
 /**

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from semsearch.api.v1 import admin_pb2, search_pb2, types_pb2
 from semsearch.console.labels import ERROR_STYLE, age, seconds, short_path, space_label, state_text
+from semsearch.console.pace import time_left
 from semsearch.console.snippets import readable_snippet
 
 WRAP_MIN_WIDTH = 24  # narrowest a column of wrapped text (an error, a hit) is worth showing
@@ -145,6 +146,8 @@ def _state(ix: types_pb2.Index, progress_in_state: bool) -> Text:
     suffix = ""
     if progress_in_state and ix.HasField("progress"):
         suffix = f" {ix.progress.chunks_done}/{ix.progress.chunks_total}"
+        left = time_left(ix.progress)
+        suffix += f" {left}" if left else ""
     return state_text(ix.state, suffix)
 
 

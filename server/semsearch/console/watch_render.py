@@ -11,6 +11,7 @@ from rich.text import Text
 
 from semsearch.api.v1 import types_pb2
 from semsearch.console.labels import ERROR_STYLE, bar, clock, space_label, state_text
+from semsearch.console.pace import pace
 from semsearch.console.tables import Fitted, indexes_table
 from semsearch.console.watch_view import Link, LogLine, WatchView
 
@@ -65,7 +66,8 @@ def _progress(rebuilding: list[types_pb2.Index]) -> Fitted:
     for ix in rebuilding:
         done, total = ix.progress.chunks_done, ix.progress.chunks_total
         percent = f"{100 * done // total}%" if total else "-"
-        labels.append((ix.name, f"{done}/{total} chunks  {percent}", f"{ix.progress.chunks_cached} cached"))
+        cached = " · ".join(filter(None, [f"{ix.progress.chunks_cached} cached", pace(ix.progress)]))
+        labels.append((ix.name, f"{done}/{total} chunks  {percent}", cached))
 
     def layout(width: int) -> RenderableType:
         widest = [max(len(row[column]) for row in labels) for column in range(3)]

@@ -2,7 +2,7 @@
 
 Vectors come from the durable cache where it has them; only the rest reach the provider, in
 concurrent batches, each stored back as soon as it is answered. Every vector is checked to come
-from ``space``.
+from ``space``. Progress reports the build's pace (chunks per second) and the seconds left at it.
 Each build's duration and outcome, and the cache's hits and misses, go to the provider's metrics.
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 from semsearch.corpus import Chunk
 from semsearch.embeddings import EmbeddingProvider, EmbeddingSpace, SpaceMoved
 from semsearch.index import VectorIndex
+from semsearch.lifecycle.pace import Pace
 from semsearch.lifecycle.slot import Progress
 from semsearch.observability import RebuildOutcome
 from semsearch.store import VectorCache
@@ -71,14 +72,16 @@ async def _build(
     if cache is not None:
         provider.metrics.chunk_cache_lookup(cached, len(missing))
     done = cached
+    pace = Pace(len(missing))
     if on_progress is not None:
-        on_progress(Progress(done, total, cached))
+        on_progress(Progress(done, total, cached, seconds_left=0.0 if not missing else None))
 
     def batch_done(count: int) -> None:
         nonlocal done
         done += count
+        pace.embedded(count)
         if on_progress is not None:
-            on_progress(Progress(done, total, cached))
+            on_progress(Progress(done, total, cached, pace.rate, pace.seconds_left))
 
     if missing:
         wanted = [texts[row] for row in missing]

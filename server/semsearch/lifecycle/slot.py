@@ -18,6 +18,8 @@ class Progress:
     done: int = 0
     total: int = 0
     cached: int = 0
+    rate: float = 0.0  # chunks embedded per second lately; 0 until measured
+    seconds_left: float | None = None  # at that rate; None until known
 
 
 @dataclass(frozen=True, slots=True)

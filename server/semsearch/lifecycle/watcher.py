@@ -4,6 +4,12 @@ Each tick probes the provider's space. When it differs from ``built_space`` (or 
 was incomplete, or an index is not READY) it parks every index *before* rebuilding any, rebuilds
 each from its retained sources, swaps each in as it succeeds, and advances ``built_space`` only
 when every index rebuilt; any failure re-parks every index and is retried with capped backoff.
+
+The rebuilds of a reindex run together, started smallest first (by chunk count, configuration
+order among equals): they share the provider's build concurrency, whose gate admits the smallest
+build's batches first, so a small index serves again long before a large one is done. A space
+that moves under any of them abandons them all. Requested rebuilds of READY indexes (a refresh)
+run one at a time, smallest first.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ import dataclasses
 import enum
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from semsearch.embeddings import EmbeddingSpace, ProviderError, SpaceMoved, probe_space
 from semsearch.lifecycle.manager import IndexManager
+from semsearch.lifecycle.slot import IndexSlot
 from semsearch.logs import event
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,11 @@ def decide(
     if built is None or not probed.same_as(built) or incomplete or not all_ready:
         return Decision.REINDEX_ALL
     return Decision.REFRESH if forced else Decision.NOTHING
+
+
+def smallest_first(manager: IndexManager, names: Sequence[str]) -> list[str]:
+    """``names`` by the chunk count of their latest sources, smallest first; ties keep their order."""
+    return sorted(names, key=lambda name: len(manager.sources[name].chunks))
 
 
 class Watcher:
@@ -212,16 +225,10 @@ class Watcher:
         manager.park_all(reason)  # every index stops serving before any rebuild starts
         manager.take_forced()  # a full reindex covers every requested rebuild
         self.incomplete = True  # until proven otherwise
-        failed: list[str] = []
-        for slot in manager.slots.values():
-            try:
-                await manager.rebuild(slot, space)
-            except SpaceMoved as exc:
-                return self._abandon(space, str(exc))
-            except Exception:  # a provider failure or a bug: this index failed, the others go on
-                failed.append(slot.name)
-            if self._wake.is_set() and await self._moved_since(space):
-                return self._abandon(space, "provider space changed during the rebuild")
+        slots = [manager.slots[name] for name in smallest_first(manager, list(manager.slots))]
+        failed, moved = await self._rebuild_together(slots, space)
+        if moved is not None:
+            return self._abandon(space, moved)
         if failed:
             manager.park_all(f"reindex incomplete: {', '.join(failed)} failed")
             event(
@@ -241,6 +248,38 @@ class Watcher:
             await asyncio.to_thread(manager.cache.prune)  # older spaces beyond the retention go
         return Outcome.SETTLED
 
+    async def _rebuild_together(
+        self, slots: Sequence[IndexSlot], space: EmbeddingSpace
+    ) -> tuple[list[str], str | None]:
+        """Rebuild ``slots`` concurrently. Returns the indexes that failed (the others went on) and,
+        when the space moved under a rebuild, why: then every rebuild still running is cancelled
+        (its index goes back to PARKED) before this returns."""
+        manager = self.manager
+        running = {
+            asyncio.create_task(manager.rebuild(slot, space), name=f"semsearch-rebuild-{slot.name}"): slot
+            for slot in slots  # created smallest first, so the smallest asks the provider first
+        }
+        failed: list[str] = []
+        moved: str | None = None
+        pending = set(running)
+        try:
+            while pending and moved is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    error = None if task.cancelled() else task.exception()
+                    if isinstance(error, SpaceMoved):
+                        moved = moved or str(error)
+                    elif task.cancelled() or error is not None:
+                        failed.append(running[task].name)  # a provider failure or a bug: the others go on
+                if moved is None and self._wake.is_set() and await self._moved_since(space):
+                    moved = "provider space changed during the rebuild"
+        finally:
+            for task in pending:  # a moved space, or the watcher itself is being stopped
+                task.cancel(moved if moved is not None else "the watcher stopped")
+            await asyncio.gather(*pending, return_exceptions=True)
+        order = list(manager.slots)  # configuration order, as reported before
+        return sorted(failed, key=order.index), moved
+
     async def _moved_since(self, space: EmbeddingSpace) -> bool:
         """Re-probe; an unreachable provider is not evidence of a move (the next tick checks again)."""
         self._wake.clear()
@@ -254,7 +293,8 @@ class Watcher:
 
     async def _refresh(self, space: EmbeddingSpace) -> Outcome:
         manager = self.manager
-        wanted = list(manager.take_forced().items())
+        forced = manager.take_forced()
+        wanted = [(name, forced[name]) for name in smallest_first(manager, list(forced))]
         event(log, "refresh_started", indexes=",".join(name for name, _ in wanted), space=space.describe())
         outcome = Outcome.SETTLED
         for position, (name, reason) in enumerate(wanted):

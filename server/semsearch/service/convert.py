@@ -98,9 +98,15 @@ def index(status: IndexStatus) -> types_pb2.Index:
 
 
 def progress(value: Progress) -> types_pb2.RebuildProgress:
-    return types_pb2.RebuildProgress(
-        chunks_done=value.done, chunks_total=value.total, chunks_cached=value.cached
+    message = types_pb2.RebuildProgress(
+        chunks_done=value.done,
+        chunks_total=value.total,
+        chunks_cached=value.cached,
+        chunks_per_second=value.rate,
     )
+    if value.seconds_left is not None:
+        message.seconds_left = value.seconds_left
+    return message
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

@@ -137,24 +137,39 @@ class RebuildProgress(_message.Message):
     CHUNKS_DONE_FIELD_NUMBER: _builtins.int
     CHUNKS_TOTAL_FIELD_NUMBER: _builtins.int
     CHUNKS_CACHED_FIELD_NUMBER: _builtins.int
+    CHUNKS_PER_SECOND_FIELD_NUMBER: _builtins.int
+    SECONDS_LEFT_FIELD_NUMBER: _builtins.int
     chunks_done: _builtins.int
     """Chunks whose vectors are known so far (embedded by the provider or taken from the cache)."""
     chunks_total: _builtins.int
     """Chunks the rebuild has to embed in all."""
     chunks_cached: _builtins.int
     """Of chunks_done, how many came from the embedding cache rather than the provider."""
+    chunks_per_second: _builtins.float
+    """Chunks the provider embedded per second over the rebuild's latest batches (cached chunks do not
+    count). 0 until the provider answered a batch, and in a migration's progress.
+    """
+    seconds_left: _builtins.float
+    """Seconds until every chunk is embedded at chunks_per_second: an estimate, which changes as the
+    pace does (indexes rebuilt together share the provider). 0 once nothing is left to embed;
+    unset while not known yet.
+    """
     def __init__(
         self,
         *,
         chunks_done: _builtins.int = ...,
         chunks_total: _builtins.int = ...,
         chunks_cached: _builtins.int = ...,
+        chunks_per_second: _builtins.float = ...,
+        seconds_left: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_seconds_left", b"_seconds_left", "seconds_left", b"seconds_left"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks_cached", b"chunks_cached", "chunks_done", b"chunks_done", "chunks_total", b"chunks_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seconds_left", b"_seconds_left", "chunks_cached", b"chunks_cached", "chunks_done", b"chunks_done", "chunks_per_second", b"chunks_per_second", "chunks_total", b"chunks_total", "seconds_left", b"seconds_left"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__seconds_left: _TypeAlias = _typing.Literal["seconds_left"]  # noqa: Y015
+    _WhichOneofArgType__seconds_left: _TypeAlias = _typing.Literal["_seconds_left", b"_seconds_left"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__seconds_left) -> _WhichOneofReturnType__seconds_left | None: ...
 
 Global___RebuildProgress: _TypeAlias = RebuildProgress  # noqa: Y015
 

@@ -26,21 +26,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18semsearch/v1/types.proto\x12\x0csemsearch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x0e\x45mbeddingSpace\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\ndimensions\x18\x02 \x01(\x05\x12\x13\n\x0b\x66ingerprint\x18\x03 \x03(\x02\x12\x1a\n\x12\x66ingerprint_digest\x18\x04 \x01(\t\x12\x19\n\x11query_fingerprint\x18\x05 \x03(\x02\x12 \n\x18query_fingerprint_digest\x18\x06 \x01(\t\"S\n\x0fRebuildProgress\x12\x13\n\x0b\x63hunks_done\x18\x01 \x01(\x03\x12\x14\n\x0c\x63hunks_total\x18\x02 \x01(\x03\x12\x15\n\rchunks_cached\x18\x03 \x01(\x03\"\xdb\x02\n\x05Index\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12+\n\x05space\x18\x04 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12\x16\n\x0e\x64ocument_count\x18\x05 \x01(\x03\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\x03\x12\x12\n\ngeneration\x18\x07 \x01(\x03\x12/\n\x0bstate_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\t \x01(\t\x12/\n\x08progress\x18\n \x01(\x0b\x32\x1d.semsearch.v1.RebuildProgress\x12)\n\x06shadow\x18\x0b \x01(\x0b\x32\x19.semsearch.v1.ShadowBuild\"\x8e\x01\n\x0bShadowBuild\x12+\n\x05space\x18\x01 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12\x12\n\ngeneration\x18\x02 \x01(\x03\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1d.semsearch.v1.RebuildProgress\x12\r\n\x05\x62uilt\x18\x04 \x01(\x08*t\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11INDEX_STATE_READY\x10\x01\x12\x16\n\x12INDEX_STATE_PARKED\x10\x02\x12\x1a\n\x16INDEX_STATE_REBUILDING\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18semsearch/v1/types.proto\x12\x0csemsearch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x0e\x45mbeddingSpace\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\ndimensions\x18\x02 \x01(\x05\x12\x13\n\x0b\x66ingerprint\x18\x03 \x03(\x02\x12\x1a\n\x12\x66ingerprint_digest\x18\x04 \x01(\t\x12\x19\n\x11query_fingerprint\x18\x05 \x03(\x02\x12 \n\x18query_fingerprint_digest\x18\x06 \x01(\t\"\x9a\x01\n\x0fRebuildProgress\x12\x13\n\x0b\x63hunks_done\x18\x01 \x01(\x03\x12\x14\n\x0c\x63hunks_total\x18\x02 \x01(\x03\x12\x15\n\rchunks_cached\x18\x03 \x01(\x03\x12\x19\n\x11\x63hunks_per_second\x18\x04 \x01(\x02\x12\x19\n\x0cseconds_left\x18\x05 \x01(\x02H\x00\x88\x01\x01\x42\x0f\n\r_seconds_left\"\xdb\x02\n\x05Index\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.semsearch.v1.IndexState\x12+\n\x05space\x18\x04 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12\x16\n\x0e\x64ocument_count\x18\x05 \x01(\x03\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\x03\x12\x12\n\ngeneration\x18\x07 \x01(\x03\x12/\n\x0bstate_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\t \x01(\t\x12/\n\x08progress\x18\n \x01(\x0b\x32\x1d.semsearch.v1.RebuildProgress\x12)\n\x06shadow\x18\x0b \x01(\x0b\x32\x19.semsearch.v1.ShadowBuild\"\x8e\x01\n\x0bShadowBuild\x12+\n\x05space\x18\x01 \x01(\x0b\x32\x1c.semsearch.v1.EmbeddingSpace\x12\x12\n\ngeneration\x18\x02 \x01(\x03\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1d.semsearch.v1.RebuildProgress\x12\r\n\x05\x62uilt\x18\x04 \x01(\x08*t\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11INDEX_STATE_READY\x10\x01\x12\x16\n\x12INDEX_STATE_PARKED\x10\x02\x12\x1a\n\x16INDEX_STATE_REBUILDING\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'semsearch_client._api.v1.types_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INDEXSTATE']._serialized_start=819
-  _globals['_INDEXSTATE']._serialized_end=935
+  _globals['_INDEXSTATE']._serialized_start=891
+  _globals['_INDEXSTATE']._serialized_end=1007
   _globals['_EMBEDDINGSPACE']._serialized_start=76
   _globals['_EMBEDDINGSPACE']._serialized_end=237
-  _globals['_REBUILDPROGRESS']._serialized_start=239
-  _globals['_REBUILDPROGRESS']._serialized_end=322
-  _globals['_INDEX']._serialized_start=325
-  _globals['_INDEX']._serialized_end=672
-  _globals['_SHADOWBUILD']._serialized_start=675
-  _globals['_SHADOWBUILD']._serialized_end=817
+  _globals['_REBUILDPROGRESS']._serialized_start=240
+  _globals['_REBUILDPROGRESS']._serialized_end=394
+  _globals['_INDEX']._serialized_start=397
+  _globals['_INDEX']._serialized_end=744
+  _globals['_SHADOWBUILD']._serialized_start=747
+  _globals['_SHADOWBUILD']._serialized_end=889
 # @@protoc_insertion_point(module_scope)
