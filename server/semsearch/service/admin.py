@@ -159,6 +159,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             subscribers=bus.subscribers(WATCH_SUBSCRIPTION),
             resumed=after is not None and subscription.resumed,
         )
+        # Headers now: a resumed stream may have nothing to send for a long while, and a client
+        # tells "subscribed, nothing new" from "hung" by them.
+        await context.send_initial_metadata(())
         sequence = 0
         try:
             with subscription:
