@@ -64,8 +64,8 @@ def numpy_top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def batched_qps(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[float, float]:
-    """QPS of ``search_many`` in batches of BATCH, run as the server runs it (BLAS on one thread,
+def batched_qps(index: VectorIndex, queries: np.ndarray, k: int, batch: int = BATCH) -> tuple[float, float]:
+    """QPS of ``search_many`` in batches of ``batch``, run as the server runs it (BLAS on one thread,
     the rows split by semsearch across every core), and the CPU-ms it spent per search (this
     process's CPU time: on a shared machine, what the search itself costs whatever it was given)."""
     specs = [SearchSpec.of(q, k, collapse=False) for q in queries]
@@ -77,7 +77,7 @@ def batched_qps(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[float,
                 "",
                 len(specs),
                 lambda: [
-                    search_many(index, specs[i : i + BATCH], product) for i in range(0, len(specs), BATCH)
+                    search_many(index, specs[i : i + batch], product) for i in range(0, len(specs), batch)
                 ],
             )
             runs = 3  # _batched runs it once to warm up, then twice timed

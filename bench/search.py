@@ -71,6 +71,8 @@ class LoadRun:
     # with the server idle: on a shared machine, the reference taken under the same conditions.
     reference_qps: float | None = None
     reference_cpu_ms: float | None = None  # … and the CPU it spent per search
+    # … and in batches of as many searches as there are clients: the largest batch they can form
+    same_batch_qps: float | None = None
 
 
 @dataclass
@@ -284,8 +286,12 @@ async def _measure(scenario: Scenario, proxy: Any, folder: Path) -> ScenarioResu
         loads = []
         for clients in CLIENTS:
             reference = await asyncio.to_thread(baselines.batched_qps, served, vectors, TOP_K)
+            same = reference
+            if clients != baselines.BATCH:
+                same = await asyncio.to_thread(baselines.batched_qps, served, vectors, TOP_K, clients)
             run = await _load(address, queries_file, clients, coalescer)
             run.reference_qps, run.reference_cpu_ms = reference
+            run.same_batch_qps = same[0]
             loads.append(run)
         floor = await _load(address, queries_file, 1, rpc="health")
         profiled = os.environ.get("BENCH_PROFILE_ALL") or "100k" in scenario.index
