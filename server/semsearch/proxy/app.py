@@ -43,7 +43,7 @@ from semsearch.proxy.models import (
     Vectors,
     load_model,
 )
-from semsearch.proxy.turns import TurnTaker
+from semsearch.proxy.turns import ClientGone, TurnTaker
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,11 @@ class _Proxy:
                 status = 404 if exc.code == "model_not_found" else 400  # OpenAI's codes for each
                 return error_response(status, exc.message, param="model", code=exc.code)
         started = time.perf_counter()
-        vectors = await self.turns.embed(model, parsed.texts, parsed.input_type)
+        try:
+            vectors = await self.turns.embed(model, parsed.texts, parsed.input_type, request.is_disconnected)
+        except ClientGone as exc:
+            event(log, "proxy_request_abandoned", model=model.name, embedded=exc.embedded, inputs=exc.total)
+            return Response(status_code=499)  # nobody reads it: the client closed the connection
         body = await run_in_threadpool(render_embeddings, model, parsed, vectors)
         self.requests += 1
         self.inputs += len(parsed.texts)

@@ -11,7 +11,9 @@ gets the next turn (searches that never stop would otherwise stall every rebuild
 A document request is embedded in slices, each a turn of its own, so that a query waits at most
 for the slice being embedded, never for whole batches. A slice holds as many texts as the model
 embeds in about ``TURN_SECONDS`` (measured as it goes, per character), at least one: a fast model
-(the hash models) embeds a whole batch in one turn, e5-small about one passage per turn.
+(the hash models) embeds a whole batch in one turn, e5-small about one passage per turn. Before
+each slice the request's client is asked whether it is still there: the slices of a batch whose
+client gave up (a timeout, then a retry of the same batch) are not embedded for no one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,6 +115,14 @@ class Turns:
         return line
 
 
+class ClientGone(Exception):
+    """The client of a document request went away before all of its slices were embedded."""
+
+    def __init__(self, embedded: int, total: int) -> None:
+        super().__init__(f"client gone after {embedded} of {total} texts")
+        self.embedded, self.total = embedded, total
+
+
 class SliceCost:
     """Seconds per character of a model's document slices, smoothed; sizes the next slice."""
 
@@ -143,7 +153,14 @@ class TurnTaker:
         self.turns = Turns()
         self._costs: dict[str, SliceCost] = {}
 
-    async def embed(self, model: EmbeddingModel, texts: Sequence[str], input_type: InputType) -> Vectors:
+    async def embed(
+        self,
+        model: EmbeddingModel,
+        texts: Sequence[str],
+        input_type: InputType,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> Vectors:
+        """The vectors of ``texts``; raises ClientGone when ``gone()`` says so before a slice."""
         if input_type == "query":
             async with self.turns.turn(QUERY, len(texts)):
                 return await self._call(model, texts, input_type)
@@ -155,6 +172,8 @@ class TurnTaker:
             await self.turns.wait(ticket)
             holding = True
             while True:
+                if gone is not None and await gone():
+                    raise ClientGone(start, len(texts))
                 end = cost.slice_end(texts, start)
                 began = time.perf_counter()
                 parts.append(await self._call(model, texts[start:end], input_type))

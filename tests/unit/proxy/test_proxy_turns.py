@@ -10,11 +10,21 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 
 from semsearch.proxy.app import create_app
 from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.models import InputType, Vectors
-from semsearch.proxy.turns import DOCUMENT, QUERY, QUERY_STREAK, TURN_SECONDS, SliceCost, Turns
+from semsearch.proxy.turns import (
+    DOCUMENT,
+    QUERY,
+    QUERY_STREAK,
+    TURN_SECONDS,
+    ClientGone,
+    SliceCost,
+    Turns,
+    TurnTaker,
+)
 
 
 class GatedModel:
@@ -160,3 +170,21 @@ def test_a_slice_holds_what_the_model_embeds_in_about_one_turn() -> None:
     slow = SliceCost()
     slow.measured(texts[:1], TURN_SECONDS * 50)  # one text takes many turns: a slice is one text
     assert slow.slice_end(texts, 3) == 4
+
+
+async def test_the_slices_of_a_request_whose_client_is_gone_are_not_embedded() -> None:
+    model = GatedModel()
+    model.gate.set()
+    taker = TurnTaker()
+    checks: list[int] = []
+
+    async def gone() -> bool:
+        checks.append(len(model.calls))
+        return len(model.calls) >= 1  # the client left while the first slice was embedded
+
+    with pytest.raises(ClientGone) as caught:
+        await taker.embed(model, ["a", "b", "c"], "document", gone)
+    assert len(model.calls) == 1 and (caught.value.embedded, caught.value.total) == (1, 3)
+    assert checks == [0, 1]  # asked before each slice
+    # The turn was given back: the next request is embedded at once.
+    assert (await taker.embed(model, ["who attests"], "query")).shape == (1, 384)
