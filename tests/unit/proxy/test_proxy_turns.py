@@ -57,6 +57,7 @@ async def test_a_query_is_embedded_before_the_batches_queued_ahead_of_it() -> No
     app = create_app("hash-v1")
     model = GatedModel()
     app.state.proxy.model = model
+    app.state.proxy.turns = TurnTaker(fewest_texts=1)  # slices of one text while unmeasured
     turns = app.state.proxy.turns.turns
     batch_a = [f"a{i} validator duties" for i in range(3)]
     batch_b = [f"b{i} fee market" for i in range(3)]
@@ -160,22 +161,29 @@ async def test_a_turn_cancelled_while_waiting_is_skipped() -> None:
     assert order == ["holder", "after"] and cancelled.cancelled()
 
 
-def test_a_slice_holds_what_the_model_embeds_in_about_one_turn() -> None:
-    cost = SliceCost()
+def test_a_slice_holds_what_the_model_embeds_in_about_one_turn_and_never_too_few() -> None:
+    cost = SliceCost(fewest=2)
     texts = ["x" * 100] * 10
-    assert cost.slice_end(texts, 0) == 1  # nothing measured yet: one text shows the cost
-    cost.measured(texts[:1], TURN_SECONDS / 4)  # 100 characters in a quarter of a turn
+    assert cost.slice_end(texts, 0) == 2  # nothing measured yet: the fewest
+    cost.measured(texts[:2], TURN_SECONDS / 2)  # 200 characters in half a turn
     assert cost.slice_end(texts, 0) == 4
     assert cost.slice_end(texts, 8) == 10  # never past the end
-    slow = SliceCost()
-    slow.measured(texts[:1], TURN_SECONDS * 50)  # one text takes many turns: a slice is one text
-    assert slow.slice_end(texts, 3) == 4
+    assert cost.slice_end(texts, 9) == 10
+    slow = SliceCost(fewest=2)
+    slow.measured(texts[:2], TURN_SECONDS * 50)  # a text takes many turns: still two per slice
+    assert slow.slice_end(texts, 3) == 5
+
+
+def test_a_proxy_slices_at_least_two_texts_per_core() -> None:
+    from semsearch.proxy.models import cpu_count
+
+    assert TurnTaker().fewest_texts == 2 * cpu_count()
 
 
 async def test_the_slices_of_a_request_whose_client_is_gone_are_not_embedded() -> None:
     model = GatedModel()
     model.gate.set()
-    taker = TurnTaker()
+    taker = TurnTaker(fewest_texts=1)
     checks: list[int] = []
 
     async def gone() -> bool:
