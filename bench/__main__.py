@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import detection, migration, reindex, relevance, replicas, search
+from bench import detection, migration, query_priority, reindex, relevance, replicas, search
 from bench.report import Section, replace_sections, write
 
 # In report order; a new benchmark adds its module's ``run`` here. Reindex goes first: its peak RSS
@@ -21,6 +21,7 @@ BENCHMARKS: list[tuple[str, Callable[[], Awaitable[Section]]]] = [
     ("search", search.run),
     ("detection", detection.run),
     ("migration", migration.run),
+    ("query_priority", query_priority.run),
     ("relevance", relevance.run),
     ("replicas", replicas.run),
 ]
