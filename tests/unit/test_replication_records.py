@@ -25,7 +25,7 @@ def test_a_change_with_every_field_round_trips_through_json() -> None:
         generation=7,
         state_since=1_700_000_000.25,
         last_error="provider timed out",
-        progress=Progress(3, 9, 2),
+        progress=Progress(3, 9, 2, rate=12.5, seconds_left=0.5),
         shadow=Shadow(TARGET, 8, Progress(1, 9, 0), built=False),
     )
     migration = MigrationStatus(

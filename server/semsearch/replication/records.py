@@ -36,11 +36,24 @@ def space_of(record: Record) -> EmbeddingSpace:
 
 
 def _progress_record(progress: Progress) -> Record:
-    return {"done": progress.done, "total": progress.total, "cached": progress.cached}
+    return {
+        "done": progress.done,
+        "total": progress.total,
+        "cached": progress.cached,
+        "rate": progress.rate,
+        "seconds_left": progress.seconds_left,
+    }
 
 
 def _progress_of(record: Record) -> Progress:
-    return Progress(int(record["done"]), int(record["total"]), int(record.get("cached", 0)))
+    left = record.get("seconds_left")
+    return Progress(
+        int(record["done"]),
+        int(record["total"]),
+        int(record.get("cached", 0)),
+        float(record.get("rate", 0.0)),
+        float(left) if left is not None else None,
+    )
 
 
 def status_record(status: IndexStatus) -> Record:
