@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import ROOT
+from semsearch.children import kill_child, signal_child
 
 BANNER = re.compile(r"serving on (127\.0\.0\.1:\d+)")
 STOP_SECONDS = 30.0
@@ -105,13 +106,11 @@ class Replica:
     async def stop(self) -> None:
         """SIGTERM (the replica releases its lease and drains), SIGKILL if it takes too long."""
         if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
+            signal_child(self.process)
             try:
                 await asyncio.wait_for(self.process.wait(), STOP_SECONDS)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
+                kill_child(self.process)
                 await self.process.wait()
         await asyncio.gather(*self._readers, return_exceptions=True)
 

@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 
 from semsearch.api.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from semsearch.children import kill_child, signal_child
 from tests.support.corpora import REPO
 
 BANNER = re.compile(r"serving on (127\.0\.0\.1:\d+)")
@@ -118,11 +119,11 @@ class ServerProcess:
                 await self._logged.wait()
 
     def terminate(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
+        signal_child(self.process, signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL: no handler, no cleanup, exactly like a crash."""
-        self.process.kill()
+        kill_child(self.process)
 
     async def wait(self, timeout: float) -> int:
         return await asyncio.wait_for(self.process.wait(), timeout)
@@ -186,9 +187,7 @@ async def serve_process(
             ) from None
         yield server
     finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        kill_child(process)
         await process.wait()
         await asyncio.gather(*readers, return_exceptions=True)
 
@@ -206,7 +205,7 @@ async def run_to_exit(config: Path, timeout: float = STARTUP_TIMEOUT) -> tuple[i
         _, stderr = await asyncio.wait_for(process.communicate(), timeout)
     finally:
         if process.returncode is None:
-            process.kill()
+            kill_child(process)
             await process.wait()
     assert process.returncode is not None
     return process.returncode, stderr.decode(errors="replace")

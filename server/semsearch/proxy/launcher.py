@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from semsearch.children import kill_child, signal_child
 from semsearch.logs import event
 
 log = logging.getLogger(__name__)
@@ -89,14 +90,12 @@ class ProxyProcess:
     async def stop(self) -> int:
         """SIGTERM, then SIGKILL after a grace period; returns the exit code. Safe to call twice."""
         if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
+            signal_child(self.process)
             try:
                 await asyncio.wait_for(self.process.wait(), STOP_GRACE_SECONDS)
             except TimeoutError:
                 event(log, "proxy_kill", level=logging.WARNING, pid=self.pid, grace_s=STOP_GRACE_SECONDS)
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
+                kill_child(self.process)
                 await self.process.wait()
         self._drain.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -137,9 +136,7 @@ def _taken(host: str, port: int) -> bool:
 
 
 async def _kill(process: asyncio.subprocess.Process) -> int:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+    kill_child(process)
     return await process.wait()
 
 
