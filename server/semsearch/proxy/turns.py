@@ -1,4 +1,4 @@
-"""Turns at the model: one embedding call at a time, queries before documents.
+"""Turns at the model: queries before documents, and beside them where the model allows it.
 
 A real model spreads each call over every core, so calls take turns anyway (see
 ``models._engine_call_lock``); this decides *whose* turn is next. Without it, a search's query that
@@ -13,10 +13,17 @@ for the slice being embedded, never for whole batches. A slice holds as many tex
 embeds in about ``TURN_SECONDS`` (measured as it goes, per character), and at least two per core:
 e5-small spreads a call's texts over the cores, one text per thread, and one or two texts per call
 leave it splitting each text's matrix products instead, which was 2-3 times slower on 2 busy
-cores. A fast model (the hash models) embeds a whole batch in one turn, e5-small on 2 cores about
-four passages per turn. Before
-each slice the request's client is asked whether it is still there: the slices of a batch whose
-client gave up (a timeout, then a retry of the same batch) are not embedded for no one.
+cores. Before each slice the request's client is asked whether it is still there: the slices of a
+batch whose client gave up (a timeout, then a retry of the same batch) are not embedded for no one.
+
+A lane model (e5-small) does better than turns for queries: a query does not wait for the slice in
+flight at all. It runs at once on a lane of its own, beside the slice, and the slices run on the
+document lane: one thread of the proxy's own whose scheduling priority is lowered
+(``DOCUMENT_NICE``), as are the engine threads it starts. The operating system then gives a query
+the cores the moment it wants them and hands them back to the documents when it is done, so a
+rebuild still uses every core between searches. Waiting for a slice cost a query about half a
+slice (on 2 cores, 400 ms at the median against 46 ms idle). Documents still take turns among
+themselves.
 """
 
 from __future__ import annotations
@@ -25,20 +32,49 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import logging
+import os
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from semsearch.proxy.models import EmbeddingModel, InputType, Vectors, cpu_count
+from semsearch.logs import event
+from semsearch.proxy.models import EmbeddingModel, InputType, LaneModel, Vectors, cpu_count
+
+log = logging.getLogger(__name__)
 
 TURN_SECONDS = 0.1  # a document slice's target length: what a query may have to wait for
 TEXTS_PER_CORE = 2  # the fewest texts per slice, per core: every core gets whole texts to embed
 QUERY, DOCUMENT = 0, 1  # priorities: lower goes first
 QUERY_STREAK = 4  # query turns in a row while a document waits, before the document's turn
 _SMOOTHING = 0.3  # weight of the latest slice in the per-character cost
+DOCUMENT_NICE = 10  # the document lane's niceness: queries first, documents still get a share
+
+_document_lane: ThreadPoolExecutor | None = None
+
+
+def _lower_priority() -> None:
+    """Lower the calling thread's priority (Linux schedules threads one by one; elsewhere, no-op)."""
+    if sys.platform != "linux":
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DOCUMENT_NICE)
+    except OSError as exc:  # a sandbox may forbid it: documents then compete with queries as equals
+        event(log, "proxy_document_priority_unchanged", level=logging.WARNING, error=str(exc))
+
+
+def document_lane() -> ThreadPoolExecutor:
+    """The process's one document lane: a single thread, at a lower priority than queries."""
+    global _document_lane  # noqa: PLW0603 - one lane per process, made on first use
+    if _document_lane is None:
+        _document_lane = ThreadPoolExecutor(1, "proxy-documents", initializer=_lower_priority)
+    return _document_lane
 
 
 @dataclass(order=True)
@@ -154,12 +190,13 @@ class SliceCost:
 
 
 class TurnTaker:
-    """Embeds requests through ``Turns``: a query in one turn, documents slice by slice."""
+    """Embeds requests: a query in one turn (or on its own lane), documents slice by slice."""
 
     def __init__(self, fewest_texts: int | None = None) -> None:
         self.turns = Turns()
         self.fewest_texts = fewest_texts or TEXTS_PER_CORE * cpu_count()
         self._costs: dict[str, SliceCost] = {}
+        self._query_lane = asyncio.Lock()  # one query at a time on a lane model's query lane
 
     async def embed(
         self,
@@ -170,6 +207,8 @@ class TurnTaker:
     ) -> Vectors:
         """The vectors of ``texts``; raises ClientGone when ``gone()`` says so before a slice."""
         if input_type == "query":
+            if isinstance(model, LaneModel):
+                return await self._beside(model, texts)
             async with self.turns.turn(QUERY, len(texts)):
                 return await self._call(model, texts, input_type)
         cost = self._costs.setdefault(model.name, SliceCost(self.fewest_texts))
@@ -184,7 +223,7 @@ class TurnTaker:
                     raise ClientGone(start, len(texts))
                 end = cost.slice_end(texts, start)
                 began = time.perf_counter()
-                parts.append(await self._call(model, texts[start:end], input_type))
+                parts.append(await self._document_slice(model, texts[start:end]))
                 cost.measured(texts[start:end], time.perf_counter() - began)
                 start = end
                 if start >= len(texts):
@@ -198,6 +237,16 @@ class TurnTaker:
             if holding:
                 self.turns.release()
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    async def _beside(self, model: LaneModel, texts: Sequence[str]) -> Vectors:
+        async with self._query_lane:
+            return await run_in_threadpool(model.embed_beside, texts, "query")
+
+    async def _document_slice(self, model: EmbeddingModel, texts: Sequence[str]) -> Vectors:
+        if not isinstance(model, LaneModel):
+            return await self._call(model, texts, "document")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(document_lane(), model.embed_beside, list(texts), "document")
 
     async def _call(self, model: EmbeddingModel, texts: Sequence[str], input_type: InputType) -> Vectors:
         # Off the event loop: a real model holds a core (or all of them) for the whole call.
