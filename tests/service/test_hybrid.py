@@ -20,6 +20,7 @@ import pytest
 from semsearch.api.v1 import search_pb2, types_pb2
 from semsearch.index.lexical import LexicalIndex, shared_idf
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
+from semsearch.search.ranking import DEFAULT_FUSION
 from tests.support.corpora import FIXTURE_CORPORA, FIXTURE_INDEXES, fixture_chunks
 from tests.support.faults import FaultTransport, status
 from tests.support.oracle import assert_scored_in
@@ -96,15 +97,28 @@ class BuildGate(httpx.AsyncBaseTransport):
 
 async def test_hybrid_is_the_default_and_every_hit_says_which_signals_found_it(service: Service) -> None:
     query = "blob base fee for rollups posting in bursts"
-    response = await service.search.Search(search_pb2.SearchRequest(query=query, top_k=20))
+    # top_k 100: the fixture indexes are small enough that every candidate of both signals is a hit,
+    # so each signal's scaling (its best and worst candidate) can be seen from here.
+    response = await service.search.Search(search_pb2.SearchRequest(query=query, top_k=100))
     assert response.mode == HYBRID and not response.degraded and not response.degraded_indexes
     assert response.query_space.model == "hash-v1"
     assert response.hits and {hit.index for hit in response.hits} <= set(NAMES)
+    dense = {hit.dense_rank: hit.dense_score for hit in response.hits if hit.dense_rank}
+    lexical = {hit.lexical_rank: hit.lexical_score for hit in response.hits if hit.lexical_rank}
+    assert sorted(dense) == list(range(1, len(dense) + 1)) and len(lexical) > 1
+    assert sorted(lexical) == list(range(1, len(lexical) + 1))
+
+    def scaled(scores: dict[int, float], rank: int) -> float:
+        if not rank:
+            return 0.0
+        return (scores[rank] - scores[len(scores)]) / (scores[1] - scores[len(scores)])
+
+    weight = DEFAULT_FUSION.dense_weight
     for rank, hit in enumerate(response.hits, 1):
         assert hit.HasField("dense_score"), hit.chunk_id  # every hit of a READY index has its cosine
         assert hit.dense_rank or hit.lexical_rank, hit.chunk_id
-        fused = sum(1 / (60 + r) for r in (hit.dense_rank, hit.lexical_rank) if r)
-        assert hit.score == pytest.approx(fused, rel=1e-5), rank
+        fused = weight * scaled(dense, hit.dense_rank) + (1 - weight) * scaled(lexical, hit.lexical_rank)
+        assert hit.score == pytest.approx(fused, abs=1e-6), rank
         assert hit.HasField("lexical_score") == bool(hit.lexical_rank)
     assert [h.score for h in response.hits] == sorted((h.score for h in response.hits), reverse=True)
     assert_scored_in(query, response)  # the dense score is the cosine in the named space

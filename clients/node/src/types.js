@@ -50,7 +50,7 @@
  * @property {string} section
  * @property {string} snippet
  * @property {number} score what ranks the hit, per the result's mode: cosine similarity (DENSE),
- *   BM25 (LEXICAL) or reciprocal rank fusion (HYBRID)
+ *   BM25 (LEXICAL) or relative score fusion, in [0, 1] (HYBRID)
  * @property {string} source
  * @property {Record<string, string>} metadata list values comma-joined
  * @property {number | null} denseScore cosine similarity of this chunk; null for words-only hits

@@ -23,7 +23,7 @@ class SearchMode(enum.Enum):
 
     DENSE = "dense"  # by meaning: cosine similarity of embeddings
     LEXICAL = "lexical"  # by words: BM25, no embedding involved
-    HYBRID = "hybrid"  # both, fused by reciprocal rank fusion
+    HYBRID = "hybrid"  # both, fused by relative score (see search.ranking)
 
 
 @dataclass(frozen=True, slots=True)

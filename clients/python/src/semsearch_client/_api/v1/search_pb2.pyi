@@ -39,8 +39,8 @@ class _SearchModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SearchMode
     the index's lifecycle state play no part: an index answers as soon as its sources are loaded.
     """
     SEARCH_MODE_HYBRID: _SearchMode.ValueType  # 3
-    """Dense and lexical rankings fused by reciprocal rank fusion: score is
-    sum over both rankings of 1 / (60 + rank), at most 2/61 (about 0.0328).
+    """Dense and lexical rankings fused by relative score: each signal's scores are scaled to [0, 1]
+    over its candidates (best 1, worst 0) and score is 0.7 x dense + 0.3 x lexical, in [0, 1].
     """
 
 class SearchMode(_SearchMode, metaclass=_SearchModeEnumTypeWrapper):
@@ -58,8 +58,8 @@ index, only roughly across indexes). The query is not embedded, so the embedding
 the index's lifecycle state play no part: an index answers as soon as its sources are loaded.
 """
 SEARCH_MODE_HYBRID: SearchMode.ValueType  # 3
-"""Dense and lexical rankings fused by reciprocal rank fusion: score is
-sum over both rankings of 1 / (60 + rank), at most 2/61 (about 0.0328).
+"""Dense and lexical rankings fused by relative score: each signal's scores are scaled to [0, 1]
+over its candidates (best 1, worst 0) and score is 0.7 x dense + 0.3 x lexical, in [0, 1].
 """
 Global___SearchMode: _TypeAlias = SearchMode  # noqa: Y015
 
@@ -205,8 +205,8 @@ class SearchHit(_message.Message):
     """A short excerpt of the chunk text for display."""
     score: _builtins.float
     """The score that ranks this hit; its meaning depends on SearchResponse.mode: the cosine
-    similarity in [-1, 1] for DENSE, the BM25 score for LEXICAL, the reciprocal rank fusion score
-    for HYBRID. Hits are ordered by descending score, except pinned hits, which come first.
+    similarity in [-1, 1] for DENSE, the BM25 score for LEXICAL, the relative score fusion score
+    (in [0, 1]) for HYBRID. Hits are ordered by descending score, except pinned hits, which come first.
     """
     source: _builtins.str
     """Where the document came from: a path relative to the index root, or a URI."""
