@@ -55,6 +55,21 @@ A new transaction type carries large blobs of data that the execution layer cann
 commitment to each blob is visible to contracts, and the blobs are pruned after some weeks.
 """
 
+EIP_1559 = """---
+eip: 1559
+title: Fee market change for ETH 1.0 chain
+status: Final
+type: Standards Track
+category: Core
+created: 2019-04-13
+---
+
+## Abstract
+
+A base fee per gas, burned, that rises and falls with how full the blocks are, and a priority fee
+that goes to the block producer.
+"""
+
 
 def lexical_ranking(query: str, indexes: list[str], top_k: int = 10) -> list[tuple[str, str]]:
     """(index, chunk id) of the best chunk per document by BM25, every index merged by score, the
@@ -173,13 +188,15 @@ async def test_eip_numbers_with_or_without_prefix_pin_the_eip_first(
     eips = tmp_path / "eips"
     shutil.copytree(FIXTURE_CORPORA / "eip", eips)
     (eips / "eip-4844.md").write_text(EIP_4844)
+    (eips / "eip-1559.md").write_text(EIP_1559)
     indexes = [{**ix, "path": str(eips)} if ix["name"] == "eips" else ix for ix in FIXTURE_INDEXES]
     service: Service = await make_service(fixture_config(hash_proxy.url, indexes=indexes))
-    for query in ("EIP-4844", "eip 4844", "4844", "EIP-4844 blob transactions"):
+    named = {query: "eip-4844" for query in ("EIP-4844", "eip 4844", "4844", "EIP-4844 blob transactions")}
+    for query, eip in {**named, "eip 1559": "eip-1559"}.items():
         for mode in (search_pb2.SEARCH_MODE_UNSPECIFIED, LEXICAL):
             response = await service.search.Search(search_pb2.SearchRequest(query=query, mode=mode))
             first = response.hits[0]
-            assert (first.index, first.document_id, first.pinned) == ("eips", "eip-4844", True), query
+            assert (first.index, first.document_id, first.pinned) == ("eips", eip, True), query
             assert not any(h.pinned for h in response.hits[1:]), query
     # A number in a sentence is a quantity, not a name; DENSE never pins.
     sentence = await service.search.Search(
