@@ -6,7 +6,9 @@ most users do: one search over every index at once (no ``indexes`` in the reques
 real gRPC server, top 10, one hit per document. Each question is also searched in its own index
 alone, as a second table. The questions are split once, by a hash of their text, into a tuning
 half and a held-out half (``half_of``): ranking choices are made on the tuning half
-(``python -m bench.relevance_tuning``), and both halves are reported.
+(``python -m bench.relevance_tuning``, whose table of the main variants is part of the section),
+and both halves are reported. The section ends with what the ranking costs in search latency
+(``bench.relevance_latency``).
 
 Vectors are kept in ``.bench-cache/relevance-e5-small.sqlite`` (outside git), so a second run
 embeds nothing but the questions; a cold cache takes about 30 minutes on two cores.
@@ -23,12 +25,14 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
-from bench import support
+from bench import relevance_latency, relevance_tuning, support
 from bench.relevance_labels import MODES, OWN, POOLED, TOP_K, Answer, Question, load_questions
+from bench.relevance_latency import Latency
 from bench.relevance_report import body
 from bench.report import ROOT, Section
 from semsearch.api.v1 import search_pb2, search_pb2_grpc
@@ -107,8 +111,17 @@ async def _ask(stub: search_pb2_grpc.SearchServiceStub, question: Question, mode
     return Answer(question, mode, scope, ranked, sum(hit.pinned for hit in response.hits))
 
 
-async def evaluate(questions: Sequence[Question]) -> tuple[list[Answer], dict[str, tuple[int, int]]]:
-    """Every question in every mode, pooled and in its own index; also each index's size."""
+@dataclass(frozen=True)
+class Evaluation:
+    answers: list[Answer]  # every question in every mode, pooled and in its own index
+    sizes: dict[str, tuple[int, int]]  # index -> (documents, chunks)
+    tuning: str  # the fusion variants on the tuning half (bench.relevance_tuning)
+    latency: Latency  # what the ranking costs (bench.relevance_latency)
+
+
+async def evaluate(questions: Sequence[Question]) -> Evaluation:
+    """Every question in every mode, pooled and in its own index, then the tuning and latency
+    comparisons on the same server."""
     async with serving() as app:
         check_labels(questions, app)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
@@ -119,7 +132,8 @@ async def evaluate(questions: Sequence[Question]) -> tuple[list[Answer], dict[st
                 for q in questions
                 for mode in MODES
             ]
-        return answers, index_sizes(app)
+        tuning = await relevance_tuning.report(app)
+        return Evaluation(answers, index_sizes(app), tuning, await relevance_latency.measure(app, questions))
 
 
 def save_answers(answers: Sequence[Answer], path: Path) -> None:
@@ -146,10 +160,10 @@ async def run(answers_path: Path | None = None) -> Section:
     if missing is not None:
         return Section(TITLE, missing)
     questions = load_questions()
-    answers, sizes = await evaluate(questions)
+    found = await evaluate(questions)
     if answers_path is not None:
-        save_answers(answers, answers_path)
-    return Section(TITLE, body(answers, questions, sizes))
+        save_answers(found.answers, answers_path)
+    return Section(TITLE, body(found.answers, questions, found.sizes, found.tuning, found.latency.text()))
 
 
 async def _main(answers_path: Path | None) -> None:

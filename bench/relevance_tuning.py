@@ -48,6 +48,16 @@ VARIANTS: dict[str, Fusion] = {
         for d in (50, 100)
     },
 }
+# The relevance section's table (name, fusion, each index's own idf): where HYBRID started, each
+# change alone, the best variant of each other kind, and the default.
+REPORTED: list[tuple[str, Fusion, bool]] = [
+    ("reciprocal rank fusion, per-index idf (before)", RRF, True),
+    ("reciprocal rank fusion, shared idf", RRF, False),
+    ("relative score, dense 0.7, per-index idf", DEFAULT_FUSION, True),
+    ("relative score, dense 0.5", Fusion("relative", 0.5), False),
+    ("relative score, dense 0.7, chunk bonus 0.05", Fusion("relative", 0.7, 0.05), False),
+    ("relative score, dense 0.7, shared idf (default)", DEFAULT_FUSION, False),
+]
 GUARD = 0.10  # the most recall@3 or MRR one index's questions may lose against rrf
 
 
@@ -130,10 +140,29 @@ def row(name: str, found: Sequence[Answer], indexes: Sequence[str]) -> list[obje
     return cells
 
 
-def headers(questions: Sequence[Question]) -> list[str]:
+def headers(questions: Sequence[Question], first: str = "tuning half, pooled") -> list[str]:
     indexes = dict.fromkeys(q.index for q in questions)
-    cells = ["tuning half, pooled", *(f"recall@{k}" for k in CUTOFFS), "MRR", "mean of R@1, R@3, MRR"]
+    cells = [first, *(f"recall@{k}" for k in CUTOFFS), "MRR", "mean of R@1, R@3, MRR"]
     return cells + [f"{i} (n={sum(q.index == i for q in questions)}) R@3 / MRR" for i in indexes]
+
+
+async def report(app: RunningApp) -> str:
+    """The tuning table of the relevance section, and which variant the rule picks today."""
+    questions = tuning_questions()
+    indexes = list(dict.fromkeys(q.index for q in questions))
+    searcher = Searcher(app.manager)
+    rows = []
+    for name, fusion, own_idf in REPORTED:
+        searcher.fusion = fusion
+        with per_index_idf() if own_idf else contextlib.nullcontext():
+            rows.append(row(name, await answers(searcher, questions, "HYBRID"), indexes))
+    winner = chosen(await compare(app, questions, VARIANTS))
+    verdict = "the default" if winner.fusion == DEFAULT_FUSION else "**not the default**: choose again"
+    rule = (
+        f"Of all {len(VARIANTS)} variants `python -m bench.relevance_tuning` compares, the rule picks "
+        f"“{winner.name}” ({verdict})."
+    )
+    return table(headers(questions, "HYBRID, tuning half, pooled"), rows) + "\n\n" + rule
 
 
 async def main(idf_per_index: bool) -> None:
