@@ -54,7 +54,8 @@ TEXTS_PER_CORE = 2  # the fewest texts per slice, per core: every core gets whol
 QUERY, DOCUMENT = 0, 1  # priorities: lower goes first
 QUERY_STREAK = 4  # query turns in a row while a document waits, before the document's turn
 _SMOOTHING = 0.3  # weight of the latest slice in the per-character cost
-DOCUMENT_NICE = 10  # the document lane's niceness: queries first, documents still get a share
+DOCUMENT_NICE = 10  # added to the document lane's niceness: queries first, documents keep a share
+_LOWEST_PRIORITY = 19  # the highest niceness Linux has
 
 _document_lane: ThreadPoolExecutor | None = None
 
@@ -63,8 +64,10 @@ def _lower_priority() -> None:
     """Lower the calling thread's priority (Linux schedules threads one by one; elsewhere, no-op)."""
     if sys.platform != "linux":
         return
+    thread = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DOCUMENT_NICE)
+        nice = os.getpriority(os.PRIO_PROCESS, thread)  # the process's own, which threads inherit
+        os.setpriority(os.PRIO_PROCESS, thread, min(_LOWEST_PRIORITY, nice + DOCUMENT_NICE))
     except OSError as exc:  # a sandbox may forbid it: documents then compete with queries as equals
         event(log, "proxy_document_priority_unchanged", level=logging.WARNING, error=str(exc))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -82,3 +83,20 @@ async def test_e5_on_two_lanes_at_once_gives_the_vectors_it_gives_alone() -> Non
     np.testing.assert_allclose(together[0], alone_passages, atol=1e-5)
     for got, want in zip(together[1:], [*alone_queries] * 3, strict=True):
         np.testing.assert_allclose(got[0], want, atol=1e-5)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads have a niceness of their own on Linux only")
+def test_the_document_lane_is_lowered_from_the_process_own_niceness() -> None:
+    # A proxy started with `nice -n 5` keeps its documents below its queries: 15, not 10.
+    code = (
+        "import os, threading\n"
+        "os.nice(5)\n"
+        "from semsearch.proxy.turns import document_lane\n"
+        "get = lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n"
+        "print(get(), document_lane().submit(get).result())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    process, lane = map(int, done.stdout.split())
+    assert lane == min(19, process + DOCUMENT_NICE) and lane > process
