@@ -27,7 +27,7 @@ BANNER = re.compile(r"serving on (127\.0\.0\.1:\d+)")
 STARTUP_TIMEOUT = 120.0
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -63,11 +63,11 @@ def write_config(
     lines = []
     for name, values in sections.items():
         lines.append(f"[{name}]")
-        lines.extend(f"{key} = {_toml(value)}" for key, value in values.items())
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
         lines.append("")
     for ix in indexes:
         lines.append("[[index]]")
-        lines.extend(f"{key} = {_toml(value)}" for key, value in ix.items())
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in ix.items())
         lines.append("")
     path.write_text("\n".join(lines))
     return path
@@ -98,6 +98,11 @@ class ServerProcess:
     other_output: list[str] = field(default_factory=list)  # stderr lines that are not events
     _logged: asyncio.Event = field(default_factory=asyncio.Event)
     _stderr_closed: bool = False
+    _readers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("event") == name]
@@ -128,6 +133,22 @@ class ServerProcess:
     async def wait(self, timeout: float) -> int:
         return await asyncio.wait_for(self.process.wait(), timeout)
 
+    async def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM (it drains, and a replica releases its lease), SIGKILL after ``grace`` seconds."""
+        if self.process.returncode is None:
+            self.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), grace)
+            except TimeoutError:
+                self.kill()
+        await self._ended()
+
+    async def _ended(self) -> None:
+        """Kill it if it still runs, and wait for it and for its output to be read."""
+        kill_child(self.process)
+        await self.process.wait()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
     def log_tail(self, lines: int = 40) -> str:
         rendered = [json.dumps(e) for e in self.events] + self.other_output
         return "\n".join(rendered[-lines:])
@@ -157,12 +178,9 @@ class ServerProcess:
             found.set_exception(EOFError())
 
 
-@contextlib.asynccontextmanager
-async def serve_process(
-    config: Path, startup_timeout: float = STARTUP_TIMEOUT
-) -> AsyncIterator[ServerProcess]:
-    """Start ``semsearch serve --config config`` on an ephemeral loopback port; killed at the end
-    if the test has not stopped it."""
+async def start_server(config: Path, startup_timeout: float = STARTUP_TIMEOUT) -> ServerProcess:
+    """Start ``semsearch serve --config config`` on an ephemeral loopback port, JSON logs; returns
+    once it serves gRPC (its indexes may still be loading). The caller stops it."""
     process = await asyncio.create_subprocess_exec(
         *serve_command(config),
         cwd=REPO,
@@ -172,24 +190,34 @@ async def serve_process(
     )
     server = ServerProcess(process)
     address: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    readers = [
+    server._readers = [
         asyncio.create_task(server._read_stderr()),
         asyncio.create_task(server._read_stdout(address)),
     ]
     try:
-        try:
-            server.address = await asyncio.wait_for(address, startup_timeout)
-        except EOFError:
-            await process.wait()
-            await readers[0]
-            raise AssertionError(
-                f"semsearch serve exited ({process.returncode}) before serving:\n{server.log_tail()}"
-            ) from None
+        server.address = await asyncio.wait_for(address, startup_timeout)
+    except EOFError:
+        await server._ended()
+        raise AssertionError(
+            f"semsearch serve exited ({process.returncode}) before serving:\n{server.log_tail()}"
+        ) from None
+    except BaseException:
+        await server._ended()
+        raise
+    return server
+
+
+@contextlib.asynccontextmanager
+async def serve_process(
+    config: Path, startup_timeout: float = STARTUP_TIMEOUT
+) -> AsyncIterator[ServerProcess]:
+    """``start_server`` for the ``async with`` block; killed at the end if the test has not
+    stopped it."""
+    server = await start_server(config, startup_timeout)
+    try:
         yield server
     finally:
-        kill_child(process)
-        await process.wait()
-        await asyncio.gather(*readers, return_exceptions=True)
+        await server._ended()
 
 
 async def run_to_exit(config: Path, timeout: float = STARTUP_TIMEOUT) -> tuple[int, str]:
