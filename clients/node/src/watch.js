@@ -3,6 +3,8 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 
+import * as grpc from "@grpc/grpc-js";
+
 import { toWatchMessage } from "./convert.js";
 import { fromGrpcError, SemsearchError } from "./errors.js";
 
@@ -16,7 +18,8 @@ const DEFAULT_MAX_BACKOFF_MS = 5_000;
 
 /**
  * Follow index state. A stream starts with a snapshot. A stream that ends (the server closed it) or
- * fails with UNAVAILABLE (connection dropped, server shutting down) is reopened with jittered
+ * fails with UNAVAILABLE (connection dropped, server shutting down) or is cancelled by the server
+ * (gRPC cancels the calls that reach a server while it stops) is reopened with jittered
  * exponential backoff, never sooner than the server's RetryInfo asks, after the last message it
  * delivered: where the server still holds the events after it (the same server, or any replica of a
  * deployment sharing one database) the new stream continues with them, first message `resumed`, no
@@ -71,7 +74,10 @@ export async function* watchIndexes(open, options, closed) {
     let delayMs = backoffMs(failures++, maxBackoffMs);
     if (failure !== null) {
       const error = fromGrpcError(failure);
-      if (!resubscribe || !(error instanceof SemsearchError) || !error.retryable) {
+      // This client cancelled nothing (checked above), so a CANCELLED stream was cancelled by the
+      // server: gRPC cancels the calls that reach it while it shuts down.
+      const cancelledByServer = error instanceof SemsearchError && error.code === grpc.status.CANCELLED;
+      if (!resubscribe || !(error instanceof SemsearchError) || !(error.retryable || cancelledByServer)) {
         throw error;
       }
       delayMs = Math.max(delayMs, error.retryDelayMs ?? 0); // a server going away says when to come back

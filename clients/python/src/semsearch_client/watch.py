@@ -76,8 +76,12 @@ class WatchUpdate:
 def resubscribable(error: SemsearchError) -> bool:
     """A broken connection, a server going away or a subscription that did not start in time is
     worth another subscription; a refused request (unknown index, too many names) would be refused
-    again."""
-    return isinstance(error, UnavailableError | DeadlineExceededError)
+    again. A stream that ends CANCELLED while this client cancelled nothing (its own cancellations
+    end the watch before this is asked) was cancelled by the server: gRPC cancels the calls that
+    reach it while it shuts down."""
+    return (
+        isinstance(error, UnavailableError | DeadlineExceededError) or error.code is grpc.StatusCode.CANCELLED
+    )
 
 
 def _closed_under_us(closing: Callable[[], bool]) -> bool:
