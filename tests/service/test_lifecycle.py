@@ -226,6 +226,7 @@ async def test_reindex_rebuilds_in_the_background_and_unknown_names_change_nothi
 async def test_watch_streams_end_cleanly_when_the_server_stops(hash_proxy: ProxyProcess) -> None:
     async with running(fixture_config(hash_proxy.url)) as app:
         await wait_all_ready(app.manager)
+        await feed_caught_up(app)  # on a replica the stream follows the shared log, a round trip behind
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
         from semsearch.api.v1 import admin_pb2_grpc
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
+from semsearch.backoff import backoff_ceiling
 from semsearch.embeddings.build_gate import BuildGate
 from semsearch.embeddings.errors import ProviderError, ProviderResponseError, ProviderUnavailable, SpaceMoved
 from semsearch.embeddings.failures import malformed_reason, reason, timeout_reason
@@ -266,7 +267,7 @@ class EmbeddingProvider:
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, MAX_RETRY_AFTER_SECONDS)
-        ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
+        ceiling = backoff_ceiling(self.backoff_base, self.backoff_cap, attempt)
         return random.uniform(ceiling / 2, ceiling)  # jitter so concurrent retries spread out
 
 

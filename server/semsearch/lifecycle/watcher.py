@@ -23,6 +23,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from semsearch.backoff import backoff_ceiling
 from semsearch.embeddings import EmbeddingSpace, ProviderError, SpaceMoved, probe_space
 from semsearch.lifecycle.manager import IndexManager
 from semsearch.lifecycle.slot import IndexSlot
@@ -145,7 +146,7 @@ class Watcher:
         if outcome is Outcome.SETTLED:
             spread = self.timing.interval * self.timing.jitter
             return self.timing.interval + self._random.uniform(-spread, spread)
-        ceiling = min(self.timing.backoff_cap, self.timing.backoff_base * 2 ** (self.failures - 1))
+        ceiling = backoff_ceiling(self.timing.backoff_base, self.timing.backoff_cap, self.failures - 1)
         return self._random.uniform(ceiling / 2, ceiling)
 
     async def _sleep(self, seconds: float) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 
+from semsearch.backoff import backoff_ceiling
 from semsearch.lifecycle import IndexManager, IndexState, IndexStatus
 from semsearch.lifecycle.events import EventBus
 from semsearch.logs import event
@@ -69,7 +70,7 @@ class LogTail:
                 raise
             except Exception as exc:  # the database is away: serve what we have, try again
                 self._failures += 1
-                delay = min(BACKOFF_CAP, 0.25 * 2**self._failures)
+                delay = backoff_ceiling(0.25, BACKOFF_CAP, self._failures)
                 event(log, "shared_log_unreachable", level=logging.WARNING, error=str(exc), retry_in=delay)
                 await asyncio.sleep(delay)
                 resync = True  # changes may have been trimmed meanwhile

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from semsearch.backoff import backoff_ceiling
 from semsearch.embeddings.space import EmbeddingSpace
 from semsearch.lifecycle import IndexManager, StateChange
 from semsearch.logs import event
@@ -82,7 +83,7 @@ class LogWriter:
                 failures += 1
                 if kind != "request" and self.epoch != epoch:
                     return  # the lease went meanwhile: the successor writes from here on
-                delay = min(RETRY_CAP, 0.1 * 2**failures)
+                delay = backoff_ceiling(0.1, RETRY_CAP, failures)
                 event(log, "shared_log_write_failed", level=logging.WARNING, error=str(exc), retry_in=delay)
                 await asyncio.sleep(delay)
                 continue

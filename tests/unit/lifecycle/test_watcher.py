@@ -26,7 +26,7 @@ from semsearch.proxy.hashing import hash_embed
 from semsearch.proxy.models import load_model
 from tests.support.corpora import FIXTURE_CORPORA
 from tests.support.faults import FaultTransport, raise_, status
-from tests.support.waiting import wait_all_ready
+from tests.support.waiting import wait_all_ready, wait_for
 
 READY, PARKED, REBUILDING = IndexState.READY, IndexState.PARKED, IndexState.REBUILDING
 V1 = EmbeddingSpace("hash-v1", 384, (1.0, 0.0))
@@ -323,13 +323,38 @@ async def test_the_watcher_survives_unexpected_errors(harness: Harness) -> None:
     assert harness.watcher.errors == 2
 
 
+async def test_the_watcher_outlasts_more_failures_than_a_float_exponent_holds(harness: Harness) -> None:
+    """2.0 ** 1024 overflows: a provider away for hours once ended the loop with an OverflowError."""
+    h = await built(harness)
+    h.faults.every = raise_(httpx.ConnectError)
+    h.watcher.timing = WatcherTiming(interval=3600, jitter=0, backoff_base=1e-6, backoff_cap=1e-6)
+    many = asyncio.get_running_loop().create_future()
+
+    class Count(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            fields = getattr(record, "semsearch_fields", {})
+            if record.getMessage() == "watcher_backoff" and fields["failures"] > 1100 and not many.done():
+                many.set_result(None)
+
+    handler = Count()
+    logging.getLogger("semsearch.lifecycle.watcher").addHandler(handler)
+    try:
+        h.watcher.start()
+        await asyncio.wait_for(many, 120)
+    finally:
+        logging.getLogger("semsearch.lifecycle.watcher").removeHandler(handler)
+    h.faults.every = None
+    h.serve("hash-v2")
+    h.manager.wake("test: the provider is back, serving another model")
+    await wait_for(h.manager, lambda: h.spaces() == {"hash-v2"} and h.manager.all_ready(), 20)
+    assert h.watcher.errors == 0
+
+
 async def test_wake_cuts_the_interval_short(harness: Harness) -> None:
     harness.watcher.start()
     await wait_all_ready(harness.manager, timeout=20)
     harness.serve("hash-v2")
     harness.manager.wake("test")  # the interval is an hour: only the wake-up can start this
-    from tests.support.waiting import wait_for
-
     await wait_for(
         harness.manager, lambda: harness.spaces() == {"hash-v2"} and harness.manager.all_ready(), 20
     )
