@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from bench.relevance_labels import CUTOFFS, HELD_OUT, MODES, OWN, POOLED, TOP_K, TUNING, Answer, Question
 from bench.report import table
+from semsearch.search.ranking import DEFAULT_FUSION
 
 HALVES = (HELD_OUT, TUNING)
 
@@ -95,6 +96,7 @@ def body(
 ) -> str:
     pinned = sum(a.pinned > 0 for a in answers if a.mode == "HYBRID" and a.scope == POOLED)
     halves = {half: sum(q.half == half for q in questions) for half in HALVES}
+    dense = DEFAULT_FUSION.dense_weight
     index_sizes = ", ".join(
         f"{name} {docs} documents / {chunks} chunks" for name, (docs, chunks) in sizes.items()
     )
@@ -113,8 +115,9 @@ def body(
         f"document (0 when none is in the top {TOP_K}). LEXICAL and HYBRID pin documents a question "
         f"names (pooled HYBRID: {pinned} questions). Lexical scores of several indexes compare: each "
         "query word weighs one idf over every index searched. HYBRID scales each signal's scores to "
-        "[0, 1] over its candidates and weighs dense 0.7, lexical 0.3 (relative score fusion), as "
-        "chosen on the tuning half below."
+        f"[0, 1] over its candidates and weighs dense {dense:g}, lexical {1 - dense:g} (relative score "
+        f"fusion), each cosine first less {DEFAULT_FUSION.size_prior:g} × ln(its index's chunk count) "
+        "(the size prior), as chosen on the tuning half below."
     )
     losses = _hybrid_losses(answers)
     parts = [

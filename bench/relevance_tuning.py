@@ -36,6 +36,7 @@ from semsearch.search.ranking import DEFAULT_FUSION, FUSION_DEPTH, Fusion
 from semsearch.search.searcher import Searcher
 
 RRF = Fusion("rrf")
+SIZE_PRIORS = (0.002, 0.004, 0.006, 0.008, 0.01, 0.012)
 WEIGHTS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 VARIANTS: dict[str, Fusion] = {
     "rrf": RRF,
@@ -47,16 +48,24 @@ VARIANTS: dict[str, Fusion] = {
         for b in (0.05, 0.1, 0.2)
         for d in (50, 100)
     },
+    **{
+        f"relative, dense {w}, size prior {a}": Fusion("relative", w, size_prior=a)
+        for w in (0.5, 0.6, 0.7, 0.8)
+        for a in SIZE_PRIORS
+    },
 }
 # The relevance section's table (name, fusion, each index's own idf): where HYBRID started, each
 # change alone, the best variant of each other kind, and the default.
 REPORTED: list[tuple[str, Fusion, bool]] = [
     ("reciprocal rank fusion, per-index idf (before)", RRF, True),
     ("reciprocal rank fusion, shared idf", RRF, False),
-    ("relative score, dense 0.7, per-index idf", DEFAULT_FUSION, True),
+    ("relative score, dense 0.7, per-index idf", Fusion("relative", 0.7), True),
     ("relative score, dense 0.5", Fusion("relative", 0.5), False),
     ("relative score, dense 0.7, chunk bonus 0.05", Fusion("relative", 0.7, 0.05), False),
-    ("relative score, dense 0.7, shared idf (default)", DEFAULT_FUSION, False),
+    ("relative score, dense 0.7, shared idf", Fusion("relative", 0.7), False),
+    ("relative score, dense 0.7, size prior 0.008", Fusion("relative", 0.7, size_prior=0.008), False),
+    ("relative score, dense 0.6, size prior 0.008, per-index idf", DEFAULT_FUSION, True),
+    ("relative score, dense 0.6, size prior 0.008, shared idf (default)", DEFAULT_FUSION, False),
 ]
 GUARD = 0.10  # the most recall@3 or MRR one index's questions may lose against rrf
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import grpc
 import httpx
 import pytest
 
-from semsearch.api.v1 import search_pb2, types_pb2
+from semsearch.api.v1 import admin_pb2, search_pb2, types_pb2
 from semsearch.index.lexical import LexicalIndex, shared_idf
 from semsearch.proxy.launcher import ProxyProcess, start_proxy
 from semsearch.search.ranking import DEFAULT_FUSION
@@ -122,17 +123,27 @@ async def test_hybrid_is_the_default_and_every_hit_says_which_signals_found_it(s
     lexical = {hit.lexical_rank: hit.lexical_score for hit in response.hits if hit.lexical_rank}
     assert sorted(dense) == list(range(1, len(dense) + 1)) and len(lexical) > 1
     assert sorted(lexical) == list(range(1, len(lexical) + 1))
+    # The contract's size prior, from what ListIndexes says of each index: cosine less
+    # 0.008 x ln(chunk_count), then scaled like any signal.
+    listed = await service.admin.ListIndexes(admin_pb2.ListIndexesRequest())
+    chunks = {ix.name: ix.chunk_count for ix in listed.indexes}
+    assert len({chunks[hit.index] for hit in response.hits}) > 1  # the prior tells the indexes apart
+    sized = {
+        hit.dense_rank: hit.dense_score - DEFAULT_FUSION.size_prior * math.log(chunks[hit.index])
+        for hit in response.hits
+        if hit.dense_rank
+    }
 
     def scaled(scores: dict[int, float], rank: int) -> float:
         if not rank:
             return 0.0
-        return (scores[rank] - scores[len(scores)]) / (scores[1] - scores[len(scores)])
+        return (scores[rank] - min(scores.values())) / (max(scores.values()) - min(scores.values()))
 
     weight = DEFAULT_FUSION.dense_weight
     for rank, hit in enumerate(response.hits, 1):
         assert hit.HasField("dense_score"), hit.chunk_id  # every hit of a READY index has its cosine
         assert hit.dense_rank or hit.lexical_rank, hit.chunk_id
-        fused = weight * scaled(dense, hit.dense_rank) + (1 - weight) * scaled(lexical, hit.lexical_rank)
+        fused = weight * scaled(sized, hit.dense_rank) + (1 - weight) * scaled(lexical, hit.lexical_rank)
         assert hit.score == pytest.approx(fused, abs=1e-6), rank
         assert hit.HasField("lexical_score") == bool(hit.lexical_rank)
     assert [h.score for h in response.hits] == sorted((h.score for h in response.hits), reverse=True)

@@ -235,3 +235,26 @@ def test_summing_chunks_asks_indexes_for_chunks_not_documents_in_hybrid_only() -
     assert collapse_in_index(SearchMode.HYBRID, True, Fusion("rrf", chunk_bonus=0.1)) is True
     assert depth(SearchMode.HYBRID, 10, summing) == 120
     assert depth(SearchMode.LEXICAL, 10, summing) == 10
+
+
+def test_the_size_prior_weighs_a_big_index_s_cosines_down_before_the_scaling() -> None:
+    # "big" has 10,000 chunks, "small" 50: 0.01 x ln(10000 / 50) = 0.053 separates their cosines.
+    big = Contribution("big", dense=[scored("b", 0.84), scored("b2", 0.70)], lexical=[], size=10_000)
+    small = Contribution("small", dense=[scored("s", 0.80)], lexical=[], size=50)
+    plain, _ = rank([big, small], 10, -1.0, collapse=True, fusion=Fusion("relative", 1.0))
+    sized, _ = rank([big, small], 10, -1.0, collapse=True, fusion=Fusion("relative", 1.0, size_prior=0.01))
+    assert ids(plain) == ["b#0", "s#0", "b2#0"]
+    assert ids(sized) == ["s#0", "b#0", "b2#0"]
+    # The scores stay in [0, 1] (best 1, worst 0) and the hits keep their own cosines and ranks.
+    assert sized[0].scored.score == 1.0 and sized[-1].scored.score == 0.0
+    assert [(h.dense_score, h.dense_rank) for h in sized] == [(0.80, 2), (0.84, 1), (0.70, 3)]
+
+
+def test_the_size_prior_changes_nothing_within_one_index() -> None:
+    dense = [scored("a", 0.9), scored("b", 0.7), scored("c", 0.4)]
+    lexical = [scored("c", 6.0), scored("b", 2.0)]
+    part = Contribution("ix", dense=dense, lexical=lexical, size=10_000)
+    plain, _ = rank([part], 10, -1.0, collapse=True, fusion=Fusion("relative", 0.6))
+    sized, _ = rank([part], 10, -1.0, collapse=True, fusion=Fusion("relative", 0.6, size_prior=0.05))
+    assert ids(sized) == ids(plain) == ["a#0", "c#0", "b#0"]
+    assert [h.scored.score for h in sized] == pytest.approx([h.scored.score for h in plain])

@@ -34,3 +34,5 @@ class Contribution:
     named: Sequence[Chunk] = ()  # a chunk of each document the query names, in the query's order
     dense_of: ChunkScore = field(default=lambda chunk: None)  # exact cosine of any chunk
     lexical_of: ChunkScore = field(default=lambda chunk: None)  # BM25 of any chunk
+    # Chunks its dense search chose among: the best of more chunks scores higher by chance alone.
+    size: int = 1

@@ -9,7 +9,8 @@ Without ``all_chunks`` the rankings hold documents: each document's best chunk f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from semsearch.corpus import Chunk
@@ -34,6 +35,9 @@ class Fusion:
     one weighing ``dense_weight`` and the lexical one the rest. With ``chunk_bonus`` a document
     also adds that share of the scaled score of each further chunk of it a signal found (its best
     chunk counts whole), and the indexes bring ``depth`` chunks rather than ``depth`` documents.
+    With ``size_prior`` each index's cosines first lose that much times the natural log of its
+    chunk count, before the scaling: pooled, a big index's best chunk is the best of many chances
+    and outscores a small index's real match by chance (one index alone: a shift, no change).
     ``rrf``: reciprocal rank fusion of the two rankings (k = 60); weights and bonus do not apply.
     Only ``DEFAULT_FUSION`` serves requests; the others are kept so ``bench.relevance_tuning`` can
     show what it was chosen against.
@@ -43,6 +47,7 @@ class Fusion:
     dense_weight: float = 0.5
     chunk_bonus: float = 0.0
     depth: int = FUSION_DEPTH
+    size_prior: float = 0.0
 
     @property
     def aggregates(self) -> bool:
@@ -50,9 +55,10 @@ class Fusion:
 
 
 # Chosen on the tuning half of the relevance benchmark (bench/relevance_tuning.py): dense weighs
-# more because e5 finds paraphrases BM25 cannot, and relative scores let a clear dense winner that
-# words missed stay near the top, which reciprocal rank fusion caps at 1/61.
-DEFAULT_FUSION = Fusion("relative", dense_weight=0.7)
+# more because e5 finds paraphrases BM25 cannot; relative scores let a clear dense winner that
+# words missed stay near the top, which reciprocal rank fusion caps at 1/61; and the size prior
+# keeps the 10,000 chunks of a big index from crowding out the one right runbook of 50.
+DEFAULT_FUSION = Fusion("relative", dense_weight=0.6, size_prior=0.008)
 
 
 def depth(mode: SearchMode, top_k: int, fusion: Fusion = DEFAULT_FUSION) -> int:
@@ -97,7 +103,9 @@ def rank(
         fused = reciprocal_rank_fusion([list(dense_at), list(lexical_at)])
         order = [(f.key, f.score) for f in fused]
     elif mode is SearchMode.HYBRID:
-        signals = [_scaled(dense, key, fusion.chunk_bonus), _scaled(lexical, key, fusion.chunk_bonus)]
+        pooled = fusion.size_prior > 0 and len(by_index) > 1  # one index alone: a shift, no change
+        sized = _size_adjusted(dense, by_index, fusion.size_prior) if pooled else dense
+        signals = [_scaled(sized, key, fusion.chunk_bonus), _scaled(lexical, key, fusion.chunk_bonus)]
         order = relative_score_fusion(signals, [fusion.dense_weight, 1 - fusion.dense_weight])
     elif mode is SearchMode.DENSE:
         order = [(k, s.score) for k, (_, _, s) in dense_at.items()]
@@ -123,6 +131,18 @@ def _merged(
     merged = [(c.index, s) for c in contributions for s in signal(c) or ()]
     merged.sort(key=lambda pair: (-pair[1].score, pair[0], pair[1].chunk.id))
     return merged
+
+
+def _size_adjusted(
+    merged: list[tuple[str, ScoredChunk]], by_index: Mapping[str, Contribution], prior: float
+) -> list[tuple[str, ScoredChunk]]:
+    """Each cosine less ``prior`` times the log of its index's chunk count, best first again."""
+    adjusted = [
+        (index, ScoredChunk(scored.chunk, scored.score - prior * math.log(max(by_index[index].size, 1))))
+        for index, scored in merged
+    ]
+    adjusted.sort(key=lambda pair: (-pair[1].score, pair[0], pair[1].chunk.id))
+    return adjusted
 
 
 def _scaled(

@@ -263,6 +263,7 @@ class Searcher:
                         else None,
                         named=named_chunks(words, query) if words is not None else (),
                         dense_of=_dense_scorer(generation, vector),
+                        size=len(generation.chunks),
                     )
                 )
         for name, lexical in lexical_only:

@@ -40,7 +40,10 @@ class _SearchModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SearchMode
     """
     SEARCH_MODE_HYBRID: _SearchMode.ValueType  # 3
     """Dense and lexical rankings fused by relative score: each signal's scores are scaled to [0, 1]
-    over its candidates (best 1, worst 0) and score is 0.7 x dense + 0.3 x lexical, in [0, 1].
+    over its candidates (best 1, worst 0) and score is 0.6 x dense + 0.4 x lexical, in [0, 1].
+    Before the scaling each cosine loses 0.008 x ln(Index.chunk_count of its index), so that a
+    big index's best chunk (the best of many chances) does not outscore a small index's real
+    match by chance alone; searching one index, that shift changes nothing.
     """
 
 class SearchMode(_SearchMode, metaclass=_SearchModeEnumTypeWrapper):
@@ -59,7 +62,10 @@ the index's lifecycle state play no part: an index answers as soon as its source
 """
 SEARCH_MODE_HYBRID: SearchMode.ValueType  # 3
 """Dense and lexical rankings fused by relative score: each signal's scores are scaled to [0, 1]
-over its candidates (best 1, worst 0) and score is 0.7 x dense + 0.3 x lexical, in [0, 1].
+over its candidates (best 1, worst 0) and score is 0.6 x dense + 0.4 x lexical, in [0, 1].
+Before the scaling each cosine loses 0.008 x ln(Index.chunk_count of its index), so that a
+big index's best chunk (the best of many chances) does not outscore a small index's real
+match by chance alone; searching one index, that shift changes nothing.
 """
 Global___SearchMode: _TypeAlias = SearchMode  # noqa: Y015
 
