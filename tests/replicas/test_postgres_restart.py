@@ -30,7 +30,9 @@ async def test_replicas_answer_from_memory_while_the_database_is_down_and_lose_n
 ) -> None:
     # Under /tmp itself: the server may run as an unprivileged user that cannot enter pytest's folders.
     folder = Path(tempfile.mkdtemp(prefix="semsearch-restart-"))
-    database = EmbeddedPostgres(folder, port=_free_port(), durable=False)
+    # Durable: a restart keeps what was committed. A non-durable server stops the immediate way
+    # with commits still unflushed, and may come back without the schema itself.
+    database = EmbeddedPostgres(folder, port=_free_port(), durable=True)
     dsn = await asyncio.to_thread(database.start)
     try:
         replicas = await start_replicas(make_service, replica_config(hash_proxy.url, dsn), 2)
