@@ -137,10 +137,8 @@ def _size_adjusted(
     merged: list[tuple[str, ScoredChunk]], by_index: Mapping[str, Contribution], prior: float
 ) -> list[tuple[str, ScoredChunk]]:
     """Each cosine less ``prior`` times the log of its index's chunk count, best first again."""
-    adjusted = [
-        (index, ScoredChunk(scored.chunk, scored.score - prior * math.log(max(by_index[index].size, 1))))
-        for index, scored in merged
-    ]
+    shift = {index: prior * math.log(max(part.size, 1)) for index, part in by_index.items()}
+    adjusted = [(index, ScoredChunk(scored.chunk, scored.score - shift[index])) for index, scored in merged]
     adjusted.sort(key=lambda pair: (-pair[1].score, pair[0], pair[1].chunk.id))
     return adjusted
 
